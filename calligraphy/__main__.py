@@ -1,0 +1,5 @@
+import sys
+
+from calligraphy.cli import main
+
+sys.exit(main())

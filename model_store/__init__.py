@@ -1,0 +1,1 @@
+"""Model store: versioned ONNX models, the atomic `current` pointer and the ONNX Runtime classifier."""
