@@ -1,0 +1,53 @@
+"""Reading and checking `model.json`, so a broken version directory fails early with a clear message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from model_store.preprocess import Preprocessing
+
+METADATA_FILE = "model.json"
+MODEL_FILE = "model.onnx"
+
+
+class ModelError(ValueError):
+    """A version directory that breaks the contract in docs/model-format.md."""
+
+
+def validate_metadata(meta: Any) -> dict:
+    """Check the keys the runtime relies on; return `meta` unchanged when it passes."""
+    if not isinstance(meta, dict):
+        raise ModelError("model.json must hold a JSON object")
+    classes = meta.get("classes")
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) and c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise ModelError("model.json: 'classes' must be a non-empty list of distinct names")
+    try:
+        Preprocessing.from_metadata(meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model.json: bad preprocessing: {exc}") from exc
+    temperature = meta.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+        raise ModelError("model.json: 'temperature' must be a number > 0")
+    crops = meta.get("tta", {}).get("crops", 0) if isinstance(meta.get("tta", {}), dict) else None
+    if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
+        raise ModelError("model.json: 'tta.crops' must be an integer >= 0")
+    return meta
+
+
+def read_metadata(model_dir: Path) -> dict:
+    """Load and validate `model.json` from a version directory."""
+    path = Path(model_dir) / METADATA_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"{model_dir}: no {METADATA_FILE}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable: {exc}") from exc
+    return validate_metadata(meta)

@@ -1,0 +1,213 @@
+"""ONNX Runtime inference with the training's preprocessing: image bytes in, class probabilities out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from model_store.images import ImageError, decode_image
+from model_store.metadata import MODEL_FILE, ModelError, read_metadata
+from model_store.preprocess import Preprocessing, to_tensor
+from model_store.store import DEFAULT_VERSION, ModelStore
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probs"
+CROP_FRACTION = 0.75
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities for one image, from one model version."""
+
+    label: str
+    probs: dict[str, float]
+    version: str
+
+    @property
+    def confidence(self) -> float:
+        return self.probs[self.label]
+
+
+def crop_boxes(width: int, height: int, crops: int) -> list[tuple[int, int, int, int]]:
+    """`crops` squares spread evenly along the long side, so tall scrolls and wide banners keep their shape.
+
+    Each square's side is the short side, but at most 3/4 of the long side so that even a square image
+    gets views that differ from the whole.
+    """
+    side = int(min(width, height, CROP_FRACTION * max(width, height)))
+    boxes = []
+    for i in range(crops):
+        t = i / (crops - 1) if crops > 1 else 0.5
+        if width >= height:
+            left, top = round(t * (width - side)), (height - side) // 2
+        else:
+            left, top = (width - side) // 2, round(t * (height - side))
+        boxes.append((left, top, left + side, top + side))
+    return boxes
+
+
+def _fits(shape: list, expected: tuple[int, ...]) -> bool:
+    """Whether an ONNX shape [N, ...] matches `expected` past the batch axis; named axes match anything."""
+    dims = shape[1:]
+    return len(dims) == len(expected) and all(
+        not isinstance(d, int) or d == e for d, e in zip(dims, expected, strict=True)
+    )
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) row-wise: the temperature scaling fitted at training time."""
+    if temperature == 1.0:
+        return probs / probs.sum(axis=-1, keepdims=True)
+    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class Classifier:
+    """One ONNX Runtime session for one model version, shared by all threads."""
+
+    def __init__(
+        self, model_dir: Path, *, version: str | None = None, threads: int = 1, crops: int | None = None
+    ) -> None:
+        model_dir = Path(model_dir)
+        self.metadata: dict = read_metadata(model_dir)
+        self.classes: list[str] = list(self.metadata["classes"])
+        self.version: str = version or model_dir.name
+        self.preprocessing = Preprocessing.from_metadata(self.metadata)
+        self.crops: int = self.metadata.get("tta", {}).get("crops", 0) if crops is None else crops
+        if self.crops < 0:
+            raise ValueError("crops must be >= 0")
+        self.temperature = float(self.metadata.get("temperature", 1.0))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
+            raise ModelError(f"{model_dir / MODEL_FILE}: cannot be loaded: {exc}") from exc
+        self._check_signature(model_dir)
+        log.info("loaded model %s from %s (crops=%d)", self.version, model_dir, self.crops)
+
+    def _check_signature(self, model_dir: Path) -> None:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
+            raise ModelError(f"{model_dir}: model.onnx must take '{INPUT_NAME}' and give '{OUTPUT_NAME}'")
+        size, n_classes = self.preprocessing.size, len(self.classes)
+        if not _fits(inputs[0].shape, (3, size, size)):
+            raise ModelError(f"{model_dir}: input shape {inputs[0].shape} does not fit input_size {size}")
+        out = next(o for o in outputs if o.name == OUTPUT_NAME)
+        if not _fits(out.shape, (n_classes,)):
+            raise ModelError(f"{model_dir}: output shape {out.shape} does not fit {n_classes} classes")
+
+    @property
+    def decode_side(self) -> int:
+        """Pixels per side worth decoding: twice the input keeps the final resize a true downscale."""
+        return 2 * self.preprocessing.size
+
+    def views(self, img: Image.Image) -> np.ndarray:
+        """The whole image plus the configured crops, as a float32 batch [1 + crops, 3, S, S]."""
+        images = [img] + [img.crop(box) for box in crop_boxes(img.width, img.height, self.crops)]
+        return np.stack([to_tensor(view, self.preprocessing) for view in images])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model probabilities for a preprocessed batch [N, 3, S, S]."""
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+
+    def _prediction(self, view_probs: np.ndarray) -> Prediction:
+        probs = calibrate(view_probs.astype(np.float64).mean(axis=0), self.temperature)
+        best = int(np.argmax(probs))
+        return Prediction(
+            label=self.classes[best],
+            probs={c: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            version=self.version,
+        )
+
+    def predict_image(self, img: Image.Image) -> Prediction:
+        """Classify a decoded RGB image."""
+        return self._prediction(self.run(self.views(img)))
+
+    def predict(self, data: bytes) -> Prediction:
+        """Classify image bytes; raises ImageError subclasses for input that is not a usable image."""
+        return self.predict_image(decode_image(data, max_side=self.decode_side))
+
+    def predict_batch(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
+        """Classify several images with one session call; a bad image yields its ImageError in its place."""
+        decoded: list[np.ndarray | ImageError] = []
+        for data in items:
+            try:
+                decoded.append(self.views(decode_image(data, max_side=self.decode_side)))
+            except ImageError as exc:
+                decoded.append(exc)
+        batches = [d for d in decoded if isinstance(d, np.ndarray)]
+        if not batches:
+            return [d for d in decoded if isinstance(d, ImageError)]
+        probs = self.run(np.concatenate(batches))
+        per_image = iter(np.split(probs, np.cumsum([len(b) for b in batches])[:-1]))
+        return [self._prediction(next(per_image)) if isinstance(d, np.ndarray) else d for d in decoded]
+
+
+class LiveClassifier:
+    """Serves the store's current version and swaps in a newly promoted one without failing a request.
+
+    Calls read `self._classifier` once and use that object to the end, so a swap (a single reference
+    assignment, made after the new session is fully built) never affects a call in flight.
+    """
+
+    def __init__(self, store: ModelStore, *, threads: int = 1, crops: int | None = None) -> None:
+        self._store = store
+        self._threads = threads
+        self._crops = crops
+        self._swap_lock = threading.Lock()
+        self._classifier = self._load()
+
+    def _load(self) -> Classifier:
+        name = self._store.current()
+        path = self._store.current_path() if name is None else self._store.verify(name)
+        return Classifier(path, version=name or DEFAULT_VERSION, threads=self._threads, crops=self._crops)
+
+    def reload(self) -> str:
+        """Load the store's current version if it changed; return the version now served."""
+        with self._swap_lock:
+            wanted = self._store.current() or DEFAULT_VERSION
+            if wanted != self._classifier.version:
+                previous = self._classifier.version
+                self._classifier = self._load()
+                log.info("model swapped: %s -> %s", previous, self._classifier.version)
+            return self._classifier.version
+
+    @property
+    def classifier(self) -> Classifier:
+        return self._classifier
+
+    @property
+    def version(self) -> str:
+        return self._classifier.version
+
+    @property
+    def classes(self) -> list[str]:
+        return self._classifier.classes
+
+    @property
+    def metadata(self) -> dict:
+        return self._classifier.metadata
+
+    def predict(self, data: bytes) -> Prediction:
+        """Classify image bytes with the version current when the call starts."""
+        return self._classifier.predict(data)
+
+    def predict_batch(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
+        """Classify several images with the version current when the call starts."""
+        return self._classifier.predict_batch(items)
