@@ -99,7 +99,7 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
             raise ModelError(f"{model_dir / MODEL_FILE}: cannot be loaded: {exc}") from exc
         self._check_signature(model_dir)
-        log.info("loaded model %s from %s (crops=%d)", self.version, model_dir, self.crops)
+        log.debug("loaded model %s from %s (crops=%d)", self.version, model_dir, self.crops)
 
     def _check_signature(self, model_dir: Path) -> None:
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
@@ -159,6 +159,15 @@ class Classifier:
         return [self._prediction(next(per_image)) if isinstance(d, np.ndarray) else d for d in decoded]
 
 
+def open_classifier(
+    store: ModelStore, version: str | None = None, *, threads: int = 1, crops: int | None = None
+) -> Classifier:
+    """A classifier for a verified stored version; None: the current one, else the packaged default."""
+    name = version or store.current()
+    path = store.current_path() if name is None else store.verify(name)
+    return Classifier(path, version=name or DEFAULT_VERSION, threads=threads, crops=crops)
+
+
 class LiveClassifier:
     """Serves the store's current version and swaps in a newly promoted one without failing a request.
 
@@ -174,9 +183,7 @@ class LiveClassifier:
         self._classifier = self._load()
 
     def _load(self) -> Classifier:
-        name = self._store.current()
-        path = self._store.current_path() if name is None else self._store.verify(name)
-        return Classifier(path, version=name or DEFAULT_VERSION, threads=self._threads, crops=self._crops)
+        return open_classifier(self._store, threads=self._threads, crops=self._crops)
 
     def reload(self) -> str:
         """Load the store's current version if it changed; return the version now served."""
