@@ -1,0 +1,96 @@
+"""`calligraphy train`: argument parsing only; fastai is imported when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from calligraphy.errors import UsageError
+from trainer.config import RESIZE_METHODS, TrainConfig
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or any(s < 16 for s in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be at least 16 px each, got {text!r}")
+    return sizes
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _lr(text: str) -> float | None:
+    return None if text == "auto" else float(text)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `train`."""
+    d = TrainConfig(data=Path(), out=Path())
+    p = sub.add_parser(
+        "train",
+        help="train a model on a folder per class and export it as a version directory",
+        description="Progressive-resize fastai training (frozen head, then the whole net, per size), "
+        "validated on a split that keeps near-duplicates and book series together, exported to ONNX.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="DIR/<class>/<image> folders")
+    p.add_argument("--out", type=Path, required=True, help="version directory to write")
+    p.add_argument("--arch", default=d.arch, help="timm or torchvision architecture (default %(default)s)")
+    p.add_argument(
+        "--pretrained",
+        choices=("auto", "hub", "none"),
+        default=d.pretrained,
+        help="auto: offline package weights where installed, else the hub (default %(default)s)",
+    )
+    p.add_argument("--sizes", type=_sizes, default=d.sizes, help="progressive sizes, e.g. 128,256")
+    p.add_argument("--epochs-frozen", type=int, default=d.epochs_frozen, help="per stage (default %(default)s)")
+    p.add_argument("--epochs-unfrozen", type=int, default=d.epochs_unfrozen, help="per stage (default %(default)s)")
+    p.add_argument("--bs", type=int, default=d.bs, help="batch size (default %(default)s)")
+    p.add_argument("--lr", type=_lr, default=d.lr, help="peak learning rate, or 'auto' for lr_find")
+    p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--valid-pct", type=_fraction, default=d.valid_pct)
+    p.add_argument("--num-workers", type=int, default=None, help="data loader processes (default: 0 on CPU)")
+    p.add_argument(
+        "--random-baseline",
+        action="store_true",
+        help="also train on a plain random split and report its (leaky) accuracy",
+    )
+    p.add_argument("--export-learner", action="store_true", help="also save fastai's learner.pkl")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.epochs_frozen < 0 or args.epochs_unfrozen < 0 or args.epochs_frozen + args.epochs_unfrozen == 0:
+        raise UsageError("--epochs-frozen and --epochs-unfrozen must be >= 0 and not both 0")
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        arch=args.arch,
+        pretrained=args.pretrained,
+        sizes=args.sizes,
+        epochs_frozen=args.epochs_frozen,
+        epochs_unfrozen=args.epochs_unfrozen,
+        bs=args.bs,
+        lr=args.lr,
+        resize_method=args.resize_method,
+        device=args.device,
+        seed=args.seed,
+        valid_pct=args.valid_pct,
+        num_workers=args.num_workers,
+        random_baseline=args.random_baseline,
+        export_learner=args.export_learner,
+    )
+    from trainer.pipeline import run as run_pipeline
+    from trainer.pipeline import summary_line
+
+    metadata = run_pipeline(config)
+    print(f"trained {config.arch} → {config.out}: {summary_line(metadata)}")
+    return 0

@@ -1,0 +1,41 @@
+"""Training settings: plain values with their defaults in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESIZE_METHODS = ("squish", "crop")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. The defaults are the production recipe; tests shrink sizes and epochs."""
+
+    data: Path
+    out: Path
+    arch: str = "tf_efficientnet_lite0"
+    pretrained: str = "auto"  # auto: offline package weights, else hub; hub; none
+    sizes: tuple[int, ...] = (128, 256)
+    epochs_frozen: int = 1
+    epochs_unfrozen: int = 6
+    bs: int = 32
+    lr: float | None = 3e-3  # None: pick with lr_find
+    lr_mult: float = 100.0  # earliest layers train at lr / lr_mult once unfrozen
+    resize_method: str = "squish"
+    max_rotate: float = 10.0
+    max_zoom: float = 1.2
+    max_lighting: float = 0.3
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 42
+    valid_pct: float = 0.2
+    random_baseline: bool = False
+    export_learner: bool = False
+    num_workers: int | None = None
+
+    def as_json(self) -> dict:
+        values = asdict(self)
+        values["data"] = str(self.data)
+        values["out"] = str(self.out)
+        values["sizes"] = list(self.sizes)
+        return values

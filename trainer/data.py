@@ -1,0 +1,212 @@
+"""Scan a folder-per-class dataset, drop bad files, and split it without leaking near-duplicates.
+
+Many images in scraped calligraphy sets are pages of one book or re-encodings of one picture; a random
+split puts them on both sides and flatters the model. Images are grouped by their source series (from
+`MANIFEST.csv` where present) and by near-duplicate image hashes, and a group never straddles the split.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from calligraphy.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+MIN_IMAGES_PER_CLASS = 2
+# Hamming distance between 64-bit difference hashes at or under which two images count as one picture.
+NEAR_DUPLICATE_BITS = 6
+
+
+@dataclass
+class Dataset:
+    """The usable images of a folder-per-class directory, with what was skipped and why."""
+
+    root: Path
+    classes: list[str]
+    items: list[Path]
+    labels: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def per_class(self) -> dict[str, int]:
+        counts = Counter(self.labels)
+        return {c: counts[c] for c in self.classes}
+
+    def fingerprint(self) -> str:
+        """Identify the exact data a model saw: relative paths and sizes, in a stable order."""
+        digest = hashlib.sha256()
+        for path in sorted(self.items):
+            digest.update(f"{path.relative_to(self.root).as_posix()}\t{path.stat().st_size}\n".encode())
+        return digest.hexdigest()
+
+
+def _check_image(path: Path) -> str | None:
+    """Return why `path` cannot be trained on, or None when it decodes."""
+    if path.stat().st_size == 0:
+        return "empty file"
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if min(img.size) < 8:
+                return f"too small ({img.size[0]}x{img.size[1]})"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return f"unreadable image ({type(exc).__name__})"
+    return None
+
+
+def scan_dataset(root: Path, min_per_class: int = MIN_IMAGES_PER_CLASS) -> Dataset:
+    """Collect the images under `root/<class>/`, skipping bad files with one warning each."""
+    if not root.is_dir():
+        raise UsageError(f"data directory {root} does not exist")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    items: list[Path] = []
+    labels: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for cls in classes:
+        for path in sorted((root / cls).iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            reason = "not an image file" if path.suffix.lower() not in IMAGE_SUFFIXES else _check_image(path)
+            if reason:
+                rel = path.relative_to(root).as_posix()
+                log.warning("skipping %s: %s", rel, reason)
+                skipped.append((rel, reason))
+                continue
+            items.append(path)
+            labels.append(cls)
+    dataset = Dataset(root=root, classes=classes, items=items, labels=labels, skipped=skipped)
+    _require_enough(dataset, min_per_class)
+    return dataset
+
+
+def _require_enough(dataset: Dataset, min_per_class: int) -> None:
+    counts = dataset.per_class
+    usable = [c for c, n in counts.items() if n > 0]
+    if len(usable) < 2:
+        found = ", ".join(f"{c}: {n}" for c, n in counts.items()) or "no class folders"
+        raise UsageError(
+            f"need at least two class folders with images in {dataset.root} (found {found}); "
+            "lay the data out as DIR/<class>/<image>"
+        )
+    short = {c: n for c, n in counts.items() if n < min_per_class}
+    if short:
+        listed = ", ".join(f"{c} has {n}" for c, n in short.items())
+        raise UsageError(f"too few images per class (need at least {min_per_class}): {listed}")
+
+
+def difference_hash(path: Path) -> int:
+    """64-bit dHash: stable under re-encoding and resizing, so re-uploads of one picture collide."""
+    with Image.open(path) as img:
+        img.draft("L", (64, 64))
+        small = np.asarray(img.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def near_duplicate_pairs(hashes: list[int], max_bits: int = NEAR_DUPLICATE_BITS) -> list[tuple[int, int]]:
+    """Index pairs whose hashes differ in at most `max_bits` bits."""
+    values = np.array(hashes, dtype=np.uint64)
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(values) - 1):
+        xor = values[i] ^ values[i + 1 :]
+        distance = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+        pairs.extend((i, i + 1 + int(j)) for j in np.nonzero(distance <= max_bits)[0])
+    return pairs
+
+
+_TRAILING_NUMBER = re.compile(r"[\s_\-]*\(?\d+\)?$")
+
+
+def manifest_series(root: Path) -> dict[str, str]:
+    """Map relative file paths to a source-series key, from `MANIFEST.csv` where the dataset has one.
+
+    A source path such as `data/kaishu/<book title>_<page>.jpg` names its book; plain numbered files
+    (`data/kaishu/271.jpg`) carry no series and get none.
+    """
+    manifest = root / "MANIFEST.csv"
+    if not manifest.is_file():
+        return {}
+    series: dict[str, str] = {}
+    with manifest.open(newline="", encoding="utf-8", errors="replace") as fh:
+        for row in csv.DictReader(fh):
+            source = row.get("source_path") or ""
+            stem = _TRAILING_NUMBER.sub("", Path(source).stem)
+            if row.get("file") and stem:
+                series[row["file"]] = f"{Path(source).parent.as_posix()}/{stem}"
+    return series
+
+
+def group_ids(dataset: Dataset) -> list[int]:
+    """One group id per item: items of one source series or near-duplicates share a group."""
+    parent = list(range(len(dataset.items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    series = manifest_series(dataset.root)
+    first_of_series: dict[str, int] = {}
+    for i, path in enumerate(dataset.items):
+        key = series.get(path.relative_to(dataset.root).as_posix())
+        if key is not None:
+            union(i, first_of_series.setdefault(key, i))
+    for i, j in near_duplicate_pairs([difference_hash(p) for p in dataset.items]):
+        union(i, j)
+    return [find(i) for i in range(len(dataset.items))]
+
+
+def grouped_split(dataset: Dataset, groups: list[int], valid_pct: float, seed: int) -> list[int]:
+    """Validation indices: whole groups, about `valid_pct` of each class, chosen reproducibly.
+
+    Groups are visited in a seeded random order per class; a group joins the validation set while it
+    fits the class's remaining budget (with some slack), so huge series stay in training rather than
+    swallowing the whole validation set.
+    """
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for g, idx in members.items():
+        majority = Counter(dataset.labels[i] for i in idx).most_common(1)[0][0]
+        by_class[majority].append(g)
+    rng = random.Random(seed)
+    valid: list[int] = []
+    for cls in dataset.classes:
+        class_groups = sorted(by_class[cls])
+        rng.shuffle(class_groups)
+        budget = max(1, round(valid_pct * dataset.per_class[cls]))
+        taken = 0
+        for g in class_groups:
+            size = len(members[g])
+            if taken + size <= budget * 1.25:
+                valid.extend(members[g])
+                taken += size
+            if taken >= budget:
+                break
+    if not valid or len(valid) == len(dataset.items):
+        raise UsageError("cannot make a grouped validation split: the data has too few independent groups")
+    return sorted(valid)
+
+
+def random_split(n: int, valid_pct: float, seed: int) -> list[int]:
+    """Validation indices of a plain random split: the leaky baseline the seed reported."""
+    rng = random.Random(seed)
+    k = max(1, round(valid_pct * n))
+    return sorted(rng.sample(range(n), k))

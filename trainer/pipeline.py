@@ -1,0 +1,122 @@
+"""One training run from a folder of images to a verified version directory."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from datetime import UTC, datetime
+
+import torch
+
+from trainer import calibrate, export, report
+from trainer.config import TrainConfig
+from trainer.data import Dataset, group_ids, grouped_split, random_split, scan_dataset
+from trainer.train import train, validation_predictions
+
+log = logging.getLogger(__name__)
+
+
+def _random_split_accuracy(dataset: Dataset, config: TrainConfig) -> float:
+    """The same recipe on a plain random split: the leaky number the seed reported, for contrast."""
+    result = train(dataset, random_split(len(dataset.items), config.valid_pct, config.seed), config)
+    probs, targets = validation_predictions(result.learn)
+    return float((probs.argmax(axis=1) == targets).mean())
+
+
+def run(config: TrainConfig) -> dict:
+    """Train, evaluate, calibrate and export; return the metadata written to `model.json`."""
+    started = time.perf_counter()
+    dataset = scan_dataset(config.data)
+    groups = group_ids(dataset)
+    valid_idx = grouped_split(dataset, groups, config.valid_pct, config.seed)
+    log.info(
+        "%d images in %d classes (%d skipped), %d groups; validation: %d images",
+        len(dataset.items),
+        len(dataset.classes),
+        len(dataset.skipped),
+        len(set(groups)),
+        len(valid_idx),
+    )
+    result = train(dataset, valid_idx, config)
+    learn = result.learn
+    probs, targets = validation_predictions(learn)
+    classes = list(learn.dls.vocab)
+    metrics = report.classification_metrics(probs, targets, classes)
+    temperature = calibrate.fit_temperature(probs, targets)
+    ece_raw, bins_raw = calibrate.reliability(probs, targets)
+    ece, bins = calibrate.reliability(calibrate.apply_temperature(probs, temperature), targets)
+    metrics.update(split="grouped", ece_raw=ece_raw, ece=ece)
+
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    size = config.sizes[-1]
+    model = learn.model.eval().cpu()
+    export.export_onnx(model, out / "model.onnx", size)
+    batch = learn.dls.valid.one_batch()[0].as_subclass(torch.Tensor)[:8]
+    parity = export.check_parity(model, out / "model.onnx", batch)
+    train_seconds = time.perf_counter() - started
+
+    if config.random_baseline:
+        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, config)
+
+    report.plot_confusion(
+        metrics["confusion"],
+        classes,
+        out / "confusion.png",
+        f"grouped validation split: accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']})",
+    )
+    report.plot_history(result.history, out / "history.png")
+    calibrate.plot_reliability(
+        bins_raw, bins, out / "reliability.png", f"ECE {ece_raw:.3f} raw → {ece:.3f} at T={temperature:.2f}"
+    )
+    if config.export_learner:
+        learn.export(out.resolve() / "learner.pkl")
+
+    metadata = {
+        "classes": classes,
+        "input_size": size,
+        "resize_method": config.resize_method,
+        "resample": "bilinear",
+        "mean": list(result.mean),
+        "std": list(result.std),
+        "temperature": temperature,
+        "tta": {"crops": 0},
+        "arch": config.arch,
+        "metrics": metrics,
+        "calibration": {"temperature": temperature, "bins_raw": bins_raw, "bins": bins},
+        "onnx": {"opset": export.OPSET, "parity_max_abs_diff": parity},
+        "dataset": {
+            "root": str(config.data),
+            "fingerprint": dataset.fingerprint(),
+            "n_images": len(dataset.items),
+            "n_groups": len(set(groups)),
+            "skipped": len(dataset.skipped),
+            "skipped_files": [{"file": f, "reason": r} for f, r in dataset.skipped],
+            "per_class": dataset.per_class,
+        },
+        "training": config.as_json(),
+        "history": result.history,
+        "timings": {
+            "train_and_export_s": round(train_seconds, 1),
+            "total_s": round(time.perf_counter() - started, 1),
+            "stage_s": [round(s, 1) for s in result.stage_seconds],
+            "device": result.device,
+            "host": platform.node(),
+            "torch": torch.__version__,
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    export.write_metadata(out, metadata)
+    return metadata
+
+
+def summary_line(metadata: dict) -> str:
+    metrics = metadata["metrics"]
+    recalls = ", ".join(f"{c} {v['recall']:.2f}" for c, v in metrics["per_class"].items())
+    random_part = f", random split {metrics['random_split_accuracy']:.3f}" if "random_split_accuracy" in metrics else ""
+    return (
+        f"grouped-split accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']}; recall {recalls})"
+        f"{random_part}; ECE {metrics['ece']:.3f}; {metadata['timings']['total_s']:.0f} s on "
+        f"{metadata['timings']['device']}"
+    )

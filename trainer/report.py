@@ -1,0 +1,76 @@
+"""What a run measured: per-class figures, the confusion matrix and the training curves, as data and pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def classification_metrics(probs: np.ndarray, targets: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, log loss, per-class precision/recall and the confusion matrix (rows: true class)."""
+    n_classes = len(classes)
+    predicted = probs.argmax(axis=1)
+    confusion = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(confusion, (targets, predicted), 1)
+    per_class = {}
+    for i, cls in enumerate(classes):
+        true_pos = int(confusion[i, i])
+        predicted_as = int(confusion[:, i].sum())
+        actual = int(confusion[i, :].sum())
+        per_class[cls] = {
+            "precision": true_pos / predicted_as if predicted_as else 0.0,
+            "recall": true_pos / actual if actual else 0.0,
+            "n": actual,
+        }
+    picked = probs[np.arange(len(targets)), targets]
+    return {
+        "accuracy": float((predicted == targets).mean()) if len(targets) else 0.0,
+        "valid_loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) if len(targets) else 0.0,
+        "n_valid": len(targets),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path, title: str) -> None:
+    matrix = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(classes), 1.2 + 1.1 * len(classes)), dpi=110)
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        ax.text(col, row, str(value), ha="center", va="center", color="white" if value > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    """Loss and accuracy per epoch across all stages, with stage boundaries marked."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    steps = np.arange(1, len(history) + 1)
+    loss_ax.plot(steps, [h["train_loss"] for h in history], label="train loss")
+    loss_ax.plot(steps, [h["valid_loss"] for h in history], label="valid loss")
+    acc_ax.plot(steps, [h["accuracy"] for h in history], color="tab:green", label="valid accuracy")
+    for i in range(1, len(history)):
+        if (history[i]["size"], history[i]["phase"]) != (history[i - 1]["size"], history[i - 1]["phase"]):
+            for ax in (loss_ax, acc_ax):
+                ax.axvline(i + 0.5, color="grey", lw=0.6, ls="--")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch (all stages)")
+        ax.legend()
+    acc_ax.set_ylim(0, 1)
+    labels = sorted({f"{h['size']}px {h['phase']}" for h in history})
+    fig.suptitle("stages: " + ", ".join(labels), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

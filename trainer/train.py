@@ -1,0 +1,165 @@
+"""The progressive-resize schedule: each stage trains the head frozen, then the whole net, at a growing size."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from fastai.vision.all import (
+    CategoryBlock,
+    DataBlock,
+    ImageBlock,
+    IndexSplitter,
+    Learner,
+    Normalize,
+    Resize,
+    ResizeMethod,
+    accuracy,
+    aug_transforms,
+    imagenet_stats,
+    parent_label,
+    set_seed,
+    vision_learner,
+)
+
+from trainer.config import TrainConfig
+from trainer.data import Dataset
+from trainer.weights import offline_weights
+
+log = logging.getLogger(__name__)
+
+_RESIZE = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop}
+
+
+@dataclass
+class TrainResult:
+    """A trained learner and what happened on the way."""
+
+    learn: Learner
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    history: list[dict] = field(default_factory=list)
+    stage_seconds: list[float] = field(default_factory=list)
+    device: str = "cpu"
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU")
+    return torch.device(requested)
+
+
+def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The input statistics the backbone was pretrained with (timm's config, else ImageNet's)."""
+    import timm
+
+    if timm.is_model(arch):
+        cfg = timm.get_pretrained_cfg(arch)
+        if cfg is not None:
+            return tuple(cfg.mean), tuple(cfg.std)
+    return tuple(imagenet_stats[0]), tuple(imagenet_stats[1])
+
+
+def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: TrainConfig, device: torch.device):
+    """DataLoaders at one stage's size; augmentation never flips (calligraphy is never mirrored)."""
+    mean, std = normalisation(config.arch)
+    block = DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=dataset.classes)),
+        get_y=parent_label,
+        splitter=IndexSplitter(valid_idx),
+        item_tfms=Resize(size, method=_RESIZE[config.resize_method]),
+        batch_tfms=[
+            *aug_transforms(
+                do_flip=False,
+                max_rotate=config.max_rotate,
+                max_zoom=config.max_zoom,
+                max_lighting=config.max_lighting,
+                max_warp=0.0,
+            ),
+            Normalize.from_stats(mean, std),
+        ],
+    )
+    workers = config.num_workers if config.num_workers is not None else (4 if device.type == "cuda" else 0)
+    return block.dataloaders(
+        dataset.items, bs=config.bs, num_workers=workers, device=device, shuffle=True, drop_last=False
+    )
+
+
+def _create_learner(dls, config: TrainConfig) -> Learner:
+    kwargs: dict = {}
+    pretrained = config.pretrained != "none"
+    if config.pretrained == "auto":
+        weights = offline_weights(config.arch)
+        if weights is not None:
+            kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
+    arch = config.arch
+    import torchvision.models as tvm
+
+    if not _is_timm(arch) and hasattr(tvm, arch):
+        arch = getattr(tvm, arch)
+    return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
+
+
+def _is_timm(arch: str) -> bool:
+    import timm
+
+    return timm.is_model(arch)
+
+
+def train(dataset: Dataset, valid_idx: list[int], config: TrainConfig) -> TrainResult:
+    """Run every stage of the schedule and return the learner, on the CPU, ready for export."""
+    set_seed(config.seed, reproducible=True)
+    device = resolve_device(config.device)
+    mean, std = normalisation(config.arch)
+    learn = _create_learner(make_dataloaders(dataset, valid_idx, config.sizes[0], config, device), config)
+    if device.type == "cuda":
+        learn = learn.to_fp16()
+    result = TrainResult(learn=learn, mean=mean, std=std, device=str(device))
+    for stage, size in enumerate(config.sizes):
+        started = time.perf_counter()
+        if stage:
+            learn.dls = make_dataloaders(dataset, valid_idx, size, config, device)
+        learn.freeze()
+        lr = config.lr
+        if lr is None:
+            lr = float(learn.lr_find(show_plot=False).valley)
+            log.info("stage %d: lr_find suggests %.2e", stage, lr)
+        if config.epochs_frozen:
+            learn.fit_one_cycle(config.epochs_frozen, lr)
+            _record(result, stage, size, "frozen")
+        learn.unfreeze()
+        if config.epochs_unfrozen:
+            learn.fit_one_cycle(config.epochs_unfrozen, slice(lr / config.lr_mult, lr / 2))
+            _record(result, stage, size, "unfrozen")
+        result.stage_seconds.append(time.perf_counter() - started)
+    if device.type == "cuda":
+        result.learn = learn.to_fp32()
+    return result
+
+
+def _record(result: TrainResult, stage: int, size: int, phase: str) -> None:
+    """Keep the epochs of the fit just finished: fastai's recorder forgets them at the next fit."""
+    for epoch, values in enumerate(result.learn.recorder.values):
+        train_loss, valid_loss, acc = (float(v) for v in values[:3])
+        result.history.append(
+            {
+                "stage": stage,
+                "size": size,
+                "phase": phase,
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_loss": valid_loss,
+                "accuracy": acc,
+            }
+        )
+
+
+def validation_predictions(learn: Learner) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and true class indices on the validation set, in the learner's vocab order."""
+    probs, targets = learn.get_preds(ds_idx=1)
+    return probs.numpy(), targets.numpy()
