@@ -18,7 +18,7 @@ class TrainConfig:
     pretrained: str = "auto"  # auto: offline package weights, else hub; hub; none
     sizes: tuple[int, ...] = (128, 256)
     epochs_frozen: int = 1
-    epochs_unfrozen: int = 6
+    epochs_unfrozen: int = 4
     bs: int = 32
     lr: float | None = 3e-3  # None: pick with lr_find
     lr_mult: float = 100.0  # earliest layers train at lr / lr_mult once unfrozen

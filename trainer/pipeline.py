@@ -57,9 +57,6 @@ def run(config: TrainConfig) -> dict:
     parity = export.check_parity(model, out / "model.onnx", batch)
     train_seconds = time.perf_counter() - started
 
-    if config.random_baseline:
-        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, config)
-
     report.plot_confusion(
         metrics["confusion"],
         classes,
@@ -108,6 +105,9 @@ def run(config: TrainConfig) -> dict:
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     export.write_metadata(out, metadata)
+    if config.random_baseline:
+        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, config)
+        export.write_metadata(out, metadata)
     return metadata
 
 

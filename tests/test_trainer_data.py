@@ -1,0 +1,117 @@
+"""The trainer's data layer: bad files, clear errors, and a split that never leaks near-duplicates."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from datasets import make_dataset, scribble_image
+from PIL import Image
+
+from calligraphy.errors import UsageError
+from trainer.data import (
+    difference_hash,
+    group_ids,
+    grouped_split,
+    manifest_series,
+    near_duplicate_pairs,
+    random_split,
+    scan_dataset,
+)
+
+
+def test_bad_files_are_skipped_and_counted(tmp_path, caplog):
+    root = make_dataset(tmp_path / "data", per_class=3)
+    (root / "dots" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    (root / "vertical" / "empty.png").write_bytes(b"")
+    (root / "horizontal" / "readme.txt").write_text("not a picture")
+    with caplog.at_level("WARNING"):
+        dataset = scan_dataset(root)
+    assert len(dataset.items) == 9
+    assert sorted(f for f, _ in dataset.skipped) == ["dots/broken.jpg", "horizontal/readme.txt", "vertical/empty.png"]
+    assert sum("skipping" in r.message for r in caplog.records) == 3
+
+
+def test_one_class_is_a_clear_error(tmp_path):
+    root = make_dataset(tmp_path / "data", per_class=3, classes=("dots",))
+    with pytest.raises(UsageError, match="at least two class folders"):
+        scan_dataset(root)
+
+
+def test_empty_class_folder_counts_as_missing(tmp_path):
+    root = make_dataset(tmp_path / "data", per_class=3, classes=("dots",))
+    (root / "vertical").mkdir()
+    with pytest.raises(UsageError, match="vertical: 0"):
+        scan_dataset(root)
+
+
+def test_too_few_images_in_a_class(tmp_path):
+    root = make_dataset(tmp_path / "data", per_class=3, classes=("dots", "vertical"))
+    for extra in list((root / "vertical").iterdir())[1:]:
+        extra.unlink()
+    with pytest.raises(UsageError, match="vertical has 1"):
+        scan_dataset(root, min_per_class=2)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        scan_dataset(tmp_path / "nope")
+
+
+def test_difference_hash_survives_reencoding_and_resizing(tmp_path):
+    img = scribble_image(random.Random(1), width=300, height=260)
+    img.save(tmp_path / "a.png")
+    img.resize((150, 130)).save(tmp_path / "b.jpg", quality=60)
+    other = scribble_image(random.Random(2), width=300, height=260)
+    other.save(tmp_path / "c.png")
+    hashes = [difference_hash(tmp_path / n) for n in ("a.png", "b.jpg", "c.png")]
+    assert near_duplicate_pairs(hashes) == [(0, 1)]
+
+
+def test_grouped_split_keeps_near_duplicates_together(tmp_path):
+    root = tmp_path / "data"
+    rng = random.Random(5)
+    for cls in ("kaishu", "lishu", "xiaozhuan"):
+        (root / cls).mkdir(parents=True)
+        for i in range(12):
+            scribble_image(rng).save(root / cls / f"{cls}_{i:02d}.png")
+    # Every third page gets re-encoded, resized copies: each copy must land on its original's side.
+    copies = {}
+    for cls_dir in sorted(root.iterdir()):
+        for original in sorted(cls_dir.iterdir())[::3]:
+            with Image.open(original) as img:
+                for k in range(2):
+                    scale = rng.uniform(0.6, 1.4)
+                    copy = cls_dir / f"{original.stem}_copy{k}.jpg"
+                    img.resize((int(img.width * scale), int(img.height * scale))).save(copy, quality=70)
+                    copies[copy] = original
+    dataset = scan_dataset(root)
+    groups = group_ids(dataset)
+    index = {p: i for i, p in enumerate(dataset.items)}
+    for seed in range(5):
+        valid = set(grouped_split(dataset, groups, valid_pct=0.25, seed=seed))
+        assert valid and len(valid) < len(dataset.items)
+        for copy, original in copies.items():
+            assert (index[copy] in valid) == (index[original] in valid), (copy.name, seed)
+
+
+def test_manifest_series_group_pages_of_one_book(tmp_path):
+    root = make_dataset(tmp_path / "data", per_class=8, classes=("dots", "vertical"))
+    rows = ["file,label,source_path,orig_width,orig_height"]
+    for cls in ("dots", "vertical"):
+        for i, path in enumerate(sorted((root / cls).iterdir())):
+            source = f"data/{cls}/Some Stele_rubbing_{i + 1}.jpg" if i < 4 else f"data/{cls}/{i}.jpg"
+            rows.append(f"{cls}/{path.name},{cls},{source},72,64")
+    (root / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
+    series = manifest_series(root)
+    assert series["dots/dots_000.png"] == series["dots/dots_003.png"] == "data/dots/Some Stele_rubbing"
+    assert "dots/dots_005.png" not in series
+    dataset = scan_dataset(root)
+    groups = group_ids(dataset)
+    book = {groups[i] for i, p in enumerate(dataset.items) if p.parent.name == "dots" and p.stem < "dots_004"}
+    assert len(book) == 1
+
+
+def test_random_split_is_reproducible():
+    assert random_split(100, 0.2, seed=3) == random_split(100, 0.2, seed=3)
+    assert len(random_split(100, 0.2, seed=3)) == 20
