@@ -30,8 +30,10 @@ def validate_metadata(meta: Any) -> dict:
         raise ModelError("model.json: 'classes' must be a non-empty list of distinct names")
     try:
         Preprocessing.from_metadata(meta)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"model.json: bad preprocessing: {exc}") from exc
+    except KeyError as exc:
+        raise ModelError(f"model.json: missing {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"model.json: {exc}") from exc
     temperature = meta.get("temperature", 1.0)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
         raise ModelError("model.json: 'temperature' must be a number > 0")
