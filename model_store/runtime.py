@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from model_store.images import ImageError, decode_image
+from model_store.images import ImageError, decode_image, to_rgb
 from model_store.metadata import MODEL_FILE, ModelError, read_metadata
 from model_store.preprocess import Preprocessing, to_tensor
 from model_store.store import DEFAULT_VERSION, ModelStore
@@ -67,7 +67,8 @@ def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(log(p) / T) row-wise: the temperature scaling fitted at training time."""
     if temperature == 1.0:
         return probs / probs.sum(axis=-1, keepdims=True)
-    logits = np.log(np.clip(probs, 1e-12, None)) / temperature
+    # float32 softmax outputs 0 below its smallest normal number, so that is what a 0 stands for.
+    logits = np.log(np.clip(probs, np.finfo(np.float32).tiny, None)) / temperature
     logits -= logits.max(axis=-1, keepdims=True)
     exp = np.exp(logits)
     return exp / exp.sum(axis=-1, keepdims=True)
@@ -136,8 +137,8 @@ class Classifier:
         )
 
     def predict_image(self, img: Image.Image) -> Prediction:
-        """Classify a decoded RGB image."""
-        return self._prediction(self.run(self.views(img)))
+        """Classify a decoded image (any Pillow mode; upright, as `decode_image` returns it)."""
+        return self._prediction(self.run(self.views(to_rgb(img))))
 
     def predict(self, data: bytes) -> Prediction:
         """Classify image bytes; raises ImageError subclasses for input that is not a usable image."""
