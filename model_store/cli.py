@@ -70,8 +70,10 @@ def _classifier(args: argparse.Namespace):
     """The classifier `--model` names: a model directory, a stored version, or the current model."""
     from model_store.metadata import ModelError
     from model_store.runtime import Classifier, open_classifier
-    from model_store.store import ModelStore, StoreError
+    from model_store.store import VERSION_PATTERN, ModelStore, StoreError
 
+    if args.model and not Path(args.model).is_dir() and not VERSION_PATTERN.fullmatch(args.model):
+        raise UsageError(f"--model {args.model}: neither a model directory nor a version name (like v0003)")
     try:
         if args.model and Path(args.model).is_dir():
             return Classifier(Path(args.model), threads=args.threads, crops=args.crops)
