@@ -1,1 +1,1 @@
-"""Telegram bot: photos in, style probabilities out. Serves the model store's current model; never imports the trainer."""
+"""Telegram bot: photos in, style probabilities out, from the model store's current model; no trainer."""

@@ -1,0 +1,125 @@
+"""Build the Application and wire every handler, top to bottom; `run` serves it by long polling or webhook."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import replies
+from bot.config import Settings
+from bot.handlers import admin, feedback, info, predict
+from bot.network import RetryingRateLimiter
+from bot.services import SERVICES_KEY, Services, services
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+COMMANDS = [
+    BotCommand("help", "what to send and which styles I know"),
+    BotCommand("styles", "what each style looks like"),
+    BotCommand("feedback", "correct one of my answers: reply with /feedback STYLE"),
+]
+RATE_LIMIT_RETRIES = 3
+
+
+def build_application(svc: Services) -> Application:
+    """An Application on the configured Bot API server, with every handler and the model reload job."""
+    settings = svc.settings
+    app = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base)
+        .base_file_url(settings.file_api_base)
+        .concurrent_updates(True)
+        .rate_limiter(RetryingRateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data[SERVICES_KEY] = svc
+    private = filters.ChatType.PRIVATE
+
+    app.add_handler(CommandHandler(["start", "help"], info.on_help))
+    app.add_handler(CommandHandler("styles", info.on_styles))
+    app.add_handler(CommandHandler("feedback", feedback.on_feedback_command))
+    app.add_handler(CommandHandler("status", admin.on_status))
+    app.add_handler(CommandHandler("relabel", admin.on_relabel))
+    app.add_handler(CommandHandler("retrain", admin.on_retrain))
+    app.add_handler(CommandHandler("rollback", admin.on_rollback))
+    app.add_handler(MessageHandler(filters.PHOTO, predict.on_photo))
+    app.add_handler(MessageHandler(filters.Document.IMAGE, predict.on_image_document))
+    # In groups, other messages and other bots' commands are not for us.
+    app.add_handler(MessageHandler(private & filters.COMMAND, info.on_unknown_command))
+    app.add_handler(MessageHandler(private, info.on_other))
+    app.add_handler(CallbackQueryHandler(admin.on_relabel_button, pattern=r"^rl:"))
+    app.add_handler(CallbackQueryHandler(feedback.on_feedback_button))
+    app.add_error_handler(on_error)
+    app.job_queue.run_repeating(reload_model, interval=settings.reload_seconds, first=settings.reload_seconds)
+    return app
+
+
+async def reload_model(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Pick up a version promoted from the command line (or by retraining) without a restart."""
+    svc = services(context)
+    await svc.stored(svc.classifier.reload)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure with its traceback; tell the user something went wrong instead of staying silent."""
+    log.error("update %s failed", getattr(update, "update_id", None), exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(replies.INTERNAL_ERROR)
+        elif update.effective_message:
+            await update.effective_message.reply_text(replies.INTERNAL_ERROR)
+    except TelegramError as exc:
+        log.warning("could not tell the user about the failure: %s", exc)
+
+
+async def _post_init(app: Application) -> None:
+    svc = services_of(app)
+    log.info("@%s is serving model %s", app.bot.username, svc.classifier.version)
+    try:
+        await app.bot.set_my_commands(COMMANDS)
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
+
+
+async def _post_shutdown(app: Application) -> None:
+    services_of(app).close()
+
+
+def services_of(app: Application) -> Services:
+    return app.bot_data[SERVICES_KEY]
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM: a webhook when BOT_WEBHOOK_URL is set, long polling otherwise."""
+    # httpx logs every request URL at INFO, and the URL contains the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app = build_application(Services.open(settings))
+    if settings.webhook_url:
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)

@@ -1,0 +1,132 @@
+"""The bot's settings, read once from the environment (and `.env`) so a bad value stops start-up early."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from calligraphy.errors import UsageError
+
+DEFAULT_API_BASE = "https://api.telegram.org/bot"
+DEFAULT_FILE_API_BASE = "https://api.telegram.org/file/bot"
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+Num = TypeVar("Num", int, float)
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    api_base: str = DEFAULT_API_BASE
+    file_api_base: str = DEFAULT_FILE_API_BASE
+    admin_ids: frozenset[int] = frozenset()
+    home: Path = Path("var")
+    db_url: str = ""
+    low_confidence: float = 0.6
+    photos_per_minute: int = 20
+    reload_seconds: float = 30.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_port: int = 8443
+    webhook_listen: str = "0.0.0.0"
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and tracebacks; the token must not.
+        return f"Settings(api_base={self.api_base!r}, home={str(self.home)!r}, admins={len(self.admin_ids)})"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.home / "images"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+        """Read and check every setting; a missing or malformed one raises UsageError naming it."""
+        if env is None:
+            if dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(override=False)
+            env = os.environ
+        token = env.get("TELEGRAM_TOKEN", "").strip()
+        if not token:
+            raise UsageError("TELEGRAM_TOKEN is not set: put the token from @BotFather in the environment")
+        if not _TOKEN.match(token):
+            raise UsageError("TELEGRAM_TOKEN is malformed: expected digits, a colon, then letters")
+        home = Path(env.get("CALLIGRAPHY_HOME", "").strip() or "var")
+        webhook_url = env.get("BOT_WEBHOOK_URL", "").strip() or None
+        if webhook_url and urlparse(webhook_url).scheme not in ("http", "https"):
+            raise UsageError(f"BOT_WEBHOOK_URL must be an http(s) URL, got {webhook_url!r}")
+        secret = env.get("BOT_WEBHOOK_SECRET", "").strip() or None
+        if secret and not _SECRET.match(secret):
+            raise UsageError("BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        low = _number(env, "BOT_LOW_CONFIDENCE", 0.6, float)
+        if not 0.0 <= low <= 1.0:
+            raise UsageError(f"BOT_LOW_CONFIDENCE must be between 0 and 1, got {low}")
+        return cls(
+            token=token,
+            api_base=_url(env, "TELEGRAM_API_BASE", DEFAULT_API_BASE),
+            file_api_base=_url(env, "TELEGRAM_FILE_API_BASE", DEFAULT_FILE_API_BASE),
+            admin_ids=_admin_ids(env.get("BOT_ADMIN_IDS", "")),
+            home=home,
+            db_url=env.get("CALLIGRAPHY_DB_URL", "").strip() or f"sqlite:///{home.resolve() / 'bot.sqlite3'}",
+            low_confidence=low,
+            photos_per_minute=_positive(env, "BOT_PHOTOS_PER_MINUTE", 20, int),
+            reload_seconds=_positive(env, "BOT_RELOAD_SECONDS", 30.0, float),
+            webhook_url=webhook_url,
+            webhook_secret=secret,
+            webhook_port=_port(env),
+            webhook_listen=env.get("BOT_WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
+        )
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if urlparse(value).scheme not in ("http", "https"):
+        raise UsageError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _admin_ids(raw: str) -> frozenset[int]:
+    ids = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.add(int(part))
+        except ValueError:
+            raise UsageError(f"BOT_ADMIN_IDS must be comma-separated user ids, got {part!r}") from None
+    return frozenset(ids)
+
+
+def _number(env: Mapping[str, str], name: str, default: Num, kind: type[Num]) -> Num:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: Num, kind: type[Num]) -> Num:
+    value = _number(env, name, default, kind)
+    if value <= 0:
+        raise UsageError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _port(env: Mapping[str, str]) -> int:
+    port = _number(env, "BOT_WEBHOOK_PORT", 8443, int)
+    if not 0 < port < 65536:
+        raise UsageError(f"BOT_WEBHOOK_PORT must be a TCP port (1-65535), got {port}")
+    return port

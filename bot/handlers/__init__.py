@@ -1,0 +1,1 @@
+"""One small async function per command, message kind or button; bot/app.py wires them."""
