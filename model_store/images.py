@@ -84,7 +84,7 @@ def decode_image(data: bytes, *, max_side: int | None = None) -> Image.Image:
             img.draft("RGB", (max_side, max_side))
         img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)
         return to_rgb(img)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("The image has too many pixels.") from exc

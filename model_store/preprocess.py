@@ -80,11 +80,13 @@ def resize(img: Image.Image, prep: Preprocessing) -> Image.Image:
 
 def normalise(img: Image.Image, prep: Preprocessing) -> np.ndarray:
     """An S×S RGB image as the model's float32 [3, S, S] input: (rgb/255 - mean) / std, channels first."""
-    std = np.asarray(prep.std, dtype=np.float32)
-    scale = 1.0 / (255.0 * std)
-    offset = -np.asarray(prep.mean, dtype=np.float32) / std
-    hwc = np.asarray(img, dtype=np.float32) * scale + offset
-    return np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    std = np.asarray(prep.std, dtype=np.float32)[:, None, None]
+    mean = np.asarray(prep.mean, dtype=np.float32)[:, None, None]
+    # Transposing the uint8 pixels first makes one contiguous float copy, then scale and shift in place.
+    chw = np.asarray(img).transpose(2, 0, 1).astype(np.float32, order="C")
+    chw *= 1.0 / (255.0 * std)
+    chw -= mean / std
+    return chw
 
 
 def to_tensor(img: Image.Image, prep: Preprocessing) -> np.ndarray:
