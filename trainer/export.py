@@ -72,5 +72,5 @@ def check_parity(model: nn.Module, path: Path, batch: torch.Tensor) -> float:
 
 def write_metadata(out: Path, metadata: dict) -> None:
     tmp = out / "model.json.tmp"
-    tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, **metadata}, indent=2, ensure_ascii=False))
+    tmp.write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
     tmp.replace(out / "model.json")

@@ -71,6 +71,7 @@ def run(config: TrainConfig) -> dict:
         learn.export(out.resolve() / "learner.pkl")
 
     metadata = {
+        "format_version": export.FORMAT_VERSION,
         "classes": classes,
         "input_size": size,
         "resize_method": config.resize_method,

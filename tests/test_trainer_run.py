@@ -1,0 +1,91 @@
+"""End to end on the CPU at tiny sizes: train, export, and check the ONNX model against PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from datasets import make_dataset
+
+from calligraphy.cli import main
+from trainer.config import TrainConfig
+from trainer.export import ExportError, check_parity, export_onnx
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run shared by the tests below (fastai's import and a run cost seconds)."""
+    from trainer.pipeline import run
+
+    root = make_dataset(tmp_path_factory.mktemp("data") / "data", per_class=10)
+    (root / "dots" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "vertical" / "empty.png").write_bytes(b"")
+    out = tmp_path_factory.mktemp("out") / "v"
+    config = TrainConfig(
+        data=root, out=out, sizes=(32, 48), epochs_frozen=1, epochs_unfrozen=1, bs=8, seed=1, valid_pct=0.25
+    )
+    return root, out, run(config)
+
+
+def test_version_directory_is_complete(trained):
+    _, out, metadata = trained
+    for name in ("model.onnx", "model.json", "confusion.png", "history.png", "reliability.png"):
+        assert (out / name).stat().st_size > 0, name
+    written = json.loads((out / "model.json").read_text())
+    assert written == json.loads(json.dumps(metadata))
+    assert written["classes"] == ["dots", "horizontal", "vertical"]
+    assert written["input_size"] == 48
+    assert written["mean"] == [0.5, 0.5, 0.5] and written["std"] == [0.5, 0.5, 0.5]
+    assert written["dataset"]["skipped"] == 2
+    assert {s["file"] for s in written["dataset"]["skipped_files"]} == {"dots/broken.jpg", "vertical/empty.png"}
+    assert len(written["history"]) == 4  # 2 stages x (frozen + unfrozen), one epoch each
+    assert written["temperature"] > 0
+    assert set(written["metrics"]["per_class"]) == set(written["classes"])
+    assert written["onnx"]["parity_max_abs_diff"] <= 1e-4
+
+
+def test_onnx_has_dynamic_batch_and_returns_probabilities(trained):
+    _, out, _ = trained
+    model = onnx.load(str(out / "model.onnx"))
+    assert model.opset_import[0].version >= 17
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    for n in (1, 5):
+        probs = session.run(["probs"], {"image": np.random.default_rng(n).normal(size=(n, 3, 48, 48)).astype("f4")})[0]
+        assert probs.shape == (n, 3)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_parity_check_fails_loudly_on_a_different_model(trained, tmp_path):
+    torch.manual_seed(0)
+    one = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    export_onnx(one, tmp_path / "m.onnx", 16)
+    batch = torch.randn(4, 3, 16, 16)
+    assert check_parity(one, tmp_path / "m.onnx", batch) < 1e-5
+    with pytest.raises(ExportError, match="disagrees"):
+        check_parity(other, tmp_path / "m.onnx", batch)
+
+
+def test_cli_refuses_a_single_class_before_training(tmp_path, capsys):
+    root = make_dataset(tmp_path / "data", per_class=3, classes=("dots",))
+    status = main(["train", "--data", str(root), "--out", str(tmp_path / "out")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "at least two class folders" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_offline_weights_map_onto_timm():
+    import timm
+
+    from trainer.weights import offline_weights
+
+    path = offline_weights("tf_efficientnet_lite0")
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    assert offline_weights("resnet18") is None
