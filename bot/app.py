@@ -63,8 +63,9 @@ def build_application(svc: Services) -> Application:
     # In groups, other messages and other bots' commands are not for us.
     app.add_handler(MessageHandler(private & filters.COMMAND, info.on_unknown_command))
     app.add_handler(MessageHandler(private, info.on_other))
+    # Feedback buttons, and anything forged or empty (which the feedback handler answers as stale).
+    app.add_handler(CallbackQueryHandler(feedback.on_feedback_button, pattern=r"^(?!rl:)"))
     app.add_handler(CallbackQueryHandler(admin.on_relabel_button, pattern=r"^rl:"))
-    app.add_handler(CallbackQueryHandler(feedback.on_feedback_button))
     app.add_error_handler(on_error)
     app.job_queue.run_repeating(reload_model, interval=settings.reload_seconds, first=settings.reload_seconds)
     return app

@@ -282,6 +282,9 @@ class FakeTelegram:
             params = await _read_params(request)
         except ValueError as exc:
             return web.json_response(bad_request(str(exc)).body(), status=400)
+        except ConnectionResetError:
+            # The client gave up mid-request (a cancelled long poll at shutdown): nobody to answer.
+            return web.Response(status=400)
         call = ApiCall(method, params)
         self.calls.append(call)
         handler = getattr(self, f"_m_{method.lower()}", None)
@@ -528,7 +531,8 @@ class FakeChat:
     def __init__(self, server: FakeTelegram, chat: dict, user: dict) -> None:
         self.server, self.chat, self.user = server, chat, user
         server.chats.setdefault(chat["id"], chat)
-        self._seen = 0
+        # Like a person joining a chat: what the bot said before is not news to this view.
+        self._seen = len(server.bot_messages.get(chat["id"], []))
 
     @property
     def chat_id(self) -> int:

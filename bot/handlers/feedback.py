@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
@@ -14,6 +15,8 @@ from bot.network import download
 from bot.services import Services, services
 
 log = logging.getLogger(__name__)
+
+_PREDICTION_ID = re.compile(r"#?[0-9]{1,18}")
 
 
 async def on_feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -30,9 +33,11 @@ async def on_feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if record.user_id != query.from_user.id:
         await query.answer(replies.NOT_YOUR_PHOTO, show_alert=True)
         return
-    record = await _record(svc, record, record.classes[callback.index])
-    await query.answer(_thanks(record))
-    await _show_answer(context, svc, record)
+    label = record.classes[callback.index]
+    updated = await _record(svc, record, label)
+    await query.answer(_thanks(label))
+    if updated:
+        await _show_answer(context, svc, updated)
 
 
 async def on_feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -43,7 +48,7 @@ async def on_feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     record = None
     if message.reply_to_message and args:
         record = await svc.stored(svc.db.find_by_reply, message.chat_id, message.reply_to_message.message_id)
-    elif len(args) >= 2 and args[0].lstrip("#").isdigit():
+    elif len(args) >= 2 and _PREDICTION_ID.fullmatch(args[0]):
         record = await svc.stored(svc.db.get, int(args.pop(0).lstrip("#")))
     else:
         await message.reply_text(replies.FEEDBACK_USAGE)
@@ -58,19 +63,23 @@ async def on_feedback_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     if label is None:
         await message.reply_text(replies.unknown_style(" ".join(args), record.classes))
         return
-    record = await _record(svc, record, label)
-    await message.reply_text(_thanks(record))
-    await _show_answer(context, svc, record)
+    updated = await _record(svc, record, label)
+    await message.reply_text(_thanks(label))
+    if updated:
+        await _show_answer(context, svc, updated)
 
 
-async def _record(svc: Services, record: PredictionRecord, label: str) -> PredictionRecord:
+async def _record(svc: Services, record: PredictionRecord, label: str) -> PredictionRecord | None:
+    """Store the sender's label; None when it was their answer already."""
+    if record.label_given == label and record.label_source == USER:
+        return None
     updated = await svc.stored(svc.db.set_label, record.id, label, record.user_id, USER)
     log.info("prediction %d: user says %s (model said %s)", record.id, label, record.label)
     return updated
 
 
-def _thanks(record: PredictionRecord) -> str:
-    return f"Recorded: {replies.style_name(record.label_given or '')}. Thank you!"
+def _thanks(label: str) -> str:
+    return f"Recorded: {replies.style_name(label)}. Thank you!"
 
 
 async def _show_answer(context: ContextTypes.DEFAULT_TYPE, svc: Services, record: PredictionRecord) -> None:
