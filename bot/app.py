@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlparse
 
-from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram import Bot, BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -21,7 +22,9 @@ from bot import replies
 from bot.config import Settings
 from bot.handlers import admin, feedback, info, predict
 from bot.network import RetryingRateLimiter
+from bot.redact import redact_token_everywhere
 from bot.services import SERVICES_KEY, Services, services
+from calligraphy.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +111,23 @@ def services_of(app: Application) -> Services:
     return app.bot_data[SERVICES_KEY]
 
 
+async def check_server(settings: Settings) -> None:
+    """Fail in one line on a refused token or an unreachable server (PTB would log a traceback first)."""
+    try:
+        async with Bot(settings.token, base_url=settings.api_base, base_file_url=settings.file_api_base):
+            pass
+    except InvalidToken:
+        raise UsageError(f"TELEGRAM_TOKEN was refused by the Bot API server at {settings.api_base}") from None
+    except NetworkError as exc:
+        raise UsageError(f"cannot reach the Bot API server at {settings.api_base}: {exc}") from None
+
+
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM: a webhook when BOT_WEBHOOK_URL is set, long polling otherwise."""
-    # httpx logs every request URL at INFO, and the URL contains the token.
+    redact_token_everywhere(settings.token)
+    # httpx logs every request at INFO: noise, one line per Bot API call.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(check_server(settings))
     app = build_application(Services.open(settings))
     if settings.webhook_url:
         app.run_webhook(

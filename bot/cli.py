@@ -17,17 +17,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_bot(args: argparse.Namespace) -> int:
-    from telegram.error import InvalidToken, NetworkError
-
     from bot.app import run
     from bot.config import Settings
-    from calligraphy.errors import UsageError
 
-    settings = Settings.from_env()
-    try:
-        run(settings)
-    except InvalidToken:
-        raise UsageError(f"TELEGRAM_TOKEN was refused by the Bot API server at {settings.api_base}") from None
-    except NetworkError as exc:
-        raise UsageError(f"cannot reach the Bot API server at {settings.api_base}: {exc}") from None
+    run(Settings.from_env())
     return 0

@@ -52,9 +52,10 @@ class Settings:
         """Read and check every setting; a missing or malformed one raises UsageError naming it."""
         if env is None:
             if dotenv:
-                from dotenv import load_dotenv
+                from dotenv import find_dotenv, load_dotenv
 
-                load_dotenv(override=False)
+                # The .env of the directory the bot is started in; real environment variables win.
+                load_dotenv(find_dotenv(usecwd=True), override=False)
             env = os.environ
         token = env.get("TELEGRAM_TOKEN", "").strip()
         if not token:

@@ -64,8 +64,10 @@ class Services:
         store = ModelStore(settings.models_dir)
         try:
             classifier = LiveClassifier(store, threads=1)
-        except (StoreError, ModelError, OSError) as exc:
-            raise UsageError(f"no model to serve: {exc}") from exc
+        except StoreError as exc:
+            raise UsageError(str(exc)) from exc
+        except (ModelError, OSError) as exc:
+            raise UsageError(f"cannot load the model to serve: {exc}") from exc
         return cls(
             settings=settings,
             db=Database(settings.db_url),

@@ -287,6 +287,7 @@ class FakeTelegram:
             return web.Response(status=400)
         call = ApiCall(method, params)
         self.calls.append(call)
+        self._notify()
         handler = getattr(self, f"_m_{method.lower()}", None)
         faults = self._faults.get(method.lower())
         fault = faults.popleft() if faults else None
