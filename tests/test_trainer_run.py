@@ -9,9 +9,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from datasets import make_dataset
+from datasets import make_dataset, pattern_image, scribble_image
 
 from calligraphy.cli import main
+from model_store.runtime import Classifier, calibrate
 from trainer.config import TrainConfig
 from trainer.export import ExportError, check_parity, export_onnx
 
@@ -26,7 +27,15 @@ def trained(tmp_path_factory):
     (root / "vertical" / "empty.png").write_bytes(b"")
     out = tmp_path_factory.mktemp("out") / "v"
     config = TrainConfig(
-        data=root, out=out, sizes=(32, 48), epochs_frozen=1, epochs_unfrozen=1, bs=8, seed=1, valid_pct=0.25
+        data=root,
+        out=out,
+        sizes=(32, 48),
+        epochs_frozen=1,
+        epochs_unfrozen=1,
+        bs=8,
+        seed=1,
+        valid_pct=0.25,
+        export_learner=True,
     )
     return root, out, run(config)
 
@@ -89,3 +98,27 @@ def test_offline_weights_map_onto_timm():
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     model.load_state_dict(torch.load(path, weights_only=True), strict=True)
     assert offline_weights("resnet18") is None
+
+
+def test_runtime_matches_the_fastai_learner(trained, tmp_path):
+    """Serving preprocesses exactly as training did: the same probabilities as `learn.predict`, to 1e-3."""
+    import random
+
+    from fastai.vision.all import PILImage, load_learner
+
+    _, out, metadata = trained
+    learn = load_learner(out / "learner.pkl")
+    classifier = Classifier(out, crops=0)
+    rng = random.Random(7)
+    images = [
+        pattern_image(p, rng, width=w, height=h)
+        for p, (w, h) in zip(("dots", "horizontal", "vertical"), ((72, 64), (300, 120), (90, 400)), strict=True)
+    ]
+    images += [scribble_image(rng, width=517, height=333), scribble_image(rng, width=40, height=41)]
+    for i, img in enumerate(images):
+        path = tmp_path / f"{i}.png"
+        img.save(path)
+        _, _, expected = learn.predict(PILImage.create(path))
+        expected = calibrate(expected.numpy()[None], metadata["temperature"])[0]
+        got = classifier.predict(path.read_bytes())
+        np.testing.assert_allclose(list(got.probs.values()), expected, atol=1e-3, err_msg=f"image {i}")

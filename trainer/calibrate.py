@@ -7,15 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model_store.runtime import calibrate as apply_temperature
 from trainer.report import plt
-
-
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T): the same rescaling the runtime applies to the ONNX model's probabilities."""
-    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
 
 
 def _nll(probs: np.ndarray, targets: np.ndarray) -> float:
