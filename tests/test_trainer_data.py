@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from datasets import make_dataset, scribble_image
 from PIL import Image
 
 from calligraphy.errors import UsageError
 from trainer.data import (
-    difference_hash,
     group_ids,
     grouped_split,
     manifest_series,
     near_duplicate_pairs,
     random_split,
     scan_dataset,
+    thumbnail_vector,
 )
 
 
@@ -58,14 +59,15 @@ def test_missing_directory(tmp_path):
         scan_dataset(tmp_path / "nope")
 
 
-def test_difference_hash_survives_reencoding_and_resizing(tmp_path):
+def test_thumbnails_match_reencoded_copies_only(tmp_path):
     img = scribble_image(random.Random(1), width=300, height=260)
     img.save(tmp_path / "a.png")
     img.resize((150, 130)).save(tmp_path / "b.jpg", quality=60)
     other = scribble_image(random.Random(2), width=300, height=260)
     other.save(tmp_path / "c.png")
-    hashes = [difference_hash(tmp_path / n) for n in ("a.png", "b.jpg", "c.png")]
-    assert near_duplicate_pairs(hashes) == [(0, 1)]
+    vectors = np.stack([thumbnail_vector(tmp_path / n) for n in ("a.png", "b.jpg", "c.png")])
+    assert near_duplicate_pairs(vectors) == [(0, 1)]
+    assert near_duplicate_pairs(vectors, block=1) == [(0, 1)]
 
 
 def test_grouped_split_keeps_near_duplicates_together(tmp_path):

@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MIN_IMAGES_PER_CLASS = 2
-# Hamming distance between 64-bit difference hashes at or under which two images count as one picture.
-NEAR_DUPLICATE_BITS = 6
+# Correlation of 32×32 grey thumbnails at or above which two images count as one picture or one book:
+# re-encoded, resized copies score above 0.97; distinct pages of one gridded copybook stay below 0.9.
+THUMBNAIL_SIDE = 32
+NEAR_DUPLICATE_SIMILARITY = 0.93
 
 
 @dataclass
@@ -106,23 +108,29 @@ def _require_enough(dataset: Dataset, min_per_class: int) -> None:
         raise UsageError(f"too few images per class (need at least {min_per_class}): {listed}")
 
 
-def difference_hash(path: Path) -> int:
-    """64-bit dHash: stable under re-encoding and resizing, so re-uploads of one picture collide."""
+def thumbnail_vector(path: Path, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """A side×side grey thumbnail, zero-mean and unit-length: dot products are correlations.
+
+    Coarser bit hashes (dHash) call every page of a gridded copybook a duplicate of every other, so
+    whole styles collapse into one group; the correlation of small thumbnails tells re-encodings and
+    pages of one book apart from pages that merely share a layout.
+    """
     with Image.open(path) as img:
-        img.draft("L", (64, 64))
-        small = np.asarray(img.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int(np.packbits(bits).view(">u8")[0])
+        img.draft("L", (2 * side, 2 * side))
+        pixels = np.asarray(img.convert("L").resize((side, side), Image.Resampling.BOX), dtype=np.float32)
+    flat = pixels.ravel() - pixels.mean()
+    return flat / (np.linalg.norm(flat) + 1e-6)
 
 
-def near_duplicate_pairs(hashes: list[int], max_bits: int = NEAR_DUPLICATE_BITS) -> list[tuple[int, int]]:
-    """Index pairs whose hashes differ in at most `max_bits` bits."""
-    values = np.array(hashes, dtype=np.uint64)
+def near_duplicate_pairs(
+    vectors: np.ndarray, min_similarity: float = NEAR_DUPLICATE_SIMILARITY, block: int = 1024
+) -> list[tuple[int, int]]:
+    """Index pairs (i < j) whose thumbnails correlate at least `min_similarity`, in blocks to bound memory."""
     pairs: list[tuple[int, int]] = []
-    for i in range(len(values) - 1):
-        xor = values[i] ^ values[i + 1 :]
-        distance = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        pairs.extend((i, i + 1 + int(j)) for j in np.nonzero(distance <= max_bits)[0])
+    for start in range(0, len(vectors), block):
+        similarity = vectors[start : start + block] @ vectors.T
+        rows, cols = np.nonzero(similarity >= min_similarity)
+        pairs.extend((start + int(i), int(j)) for i, j in zip(rows, cols, strict=True) if start + i < j)
     return pairs
 
 
@@ -167,7 +175,7 @@ def group_ids(dataset: Dataset) -> list[int]:
         key = series.get(path.relative_to(dataset.root).as_posix())
         if key is not None:
             union(i, first_of_series.setdefault(key, i))
-    for i, j in near_duplicate_pairs([difference_hash(p) for p in dataset.items]):
+    for i, j in near_duplicate_pairs(np.stack([thumbnail_vector(p) for p in dataset.items])):
         union(i, j)
     return [find(i) for i in range(len(dataset.items))]
 
