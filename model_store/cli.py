@@ -13,8 +13,6 @@ from pathlib import Path
 
 from calligraphy.errors import UsageError
 
-PREDICT_CHUNK = 16
-
 
 def _count(minimum: int):
     def parse(text: str) -> int:
@@ -89,11 +87,12 @@ def _print_json(obj: dict) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     """Print one JSON object per image; exit 2 when any image could not be classified."""
     from model_store.images import ImageError
+    from model_store.runtime import BATCH_SIZE
 
     classifier = _classifier(args)
     failed = 0
-    for start in range(0, len(args.images), PREDICT_CHUNK):
-        files = args.images[start : start + PREDICT_CHUNK]
+    for start in range(0, len(args.images), BATCH_SIZE):
+        files = args.images[start : start + BATCH_SIZE]
         readable, contents, results = [], [], {}
         for path in files:
             try:

@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from model_store.images import ImageError
-from model_store.runtime import Classifier
+from model_store.runtime import BATCH_SIZE, Classifier
 
 log = logging.getLogger(__name__)
-
-BATCH = 16
 
 
 @dataclass
@@ -90,8 +88,8 @@ def evaluate(classifier: Classifier, data_dir: Path) -> Evaluation:
         else:
             result.skipped_folders.append(folder.name)
             result.skipped += len(_files(folder))
-    for start in range(0, len(labelled), BATCH):
-        chunk = labelled[start : start + BATCH]
+    for start in range(0, len(labelled), BATCH_SIZE):
+        chunk = labelled[start : start + BATCH_SIZE]
         outcomes = classifier.predict_batch([path.read_bytes() for path, _ in chunk])
         for (path, truth), outcome in zip(chunk, outcomes, strict=True):
             if isinstance(outcome, ImageError):
