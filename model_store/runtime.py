@@ -200,10 +200,6 @@ class LiveClassifier:
             return self._classifier.version
 
     @property
-    def classifier(self) -> Classifier:
-        return self._classifier
-
-    @property
     def version(self) -> str:
         return self._classifier.version
 
@@ -218,7 +214,3 @@ class LiveClassifier:
     def predict(self, data: bytes) -> Prediction:
         """Classify image bytes with the version current when the call starts."""
         return self._classifier.predict(data)
-
-    def predict_batch(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
-        """Classify several images with the version current when the call starts."""
-        return self._classifier.predict_batch(items)
