@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
 
 
 def test_version_directory_is_complete(trained):
-    _, out, metadata = trained
+    root, out, metadata = trained
     for name in ("model.onnx", "model.json", "confusion.png", "history.png", "reliability.png"):
         assert (out / name).stat().st_size > 0, name
     written = json.loads((out / "model.json").read_text())
@@ -51,6 +51,9 @@ def test_version_directory_is_complete(trained):
     assert written["mean"] == [0.5, 0.5, 0.5] and written["std"] == [0.5, 0.5, 0.5]
     assert written["dataset"]["skipped"] == 2
     assert {s["file"] for s in written["dataset"]["skipped_files"]} == {"dots/broken.jpg", "vertical/empty.png"}
+    valid_files = written["dataset"]["valid_files"]
+    assert len(valid_files) == written["metrics"]["n_valid"] > 0
+    assert all((root / f).is_file() for f in valid_files)
     assert len(written["history"]) == 4  # 2 stages x (frozen + unfrozen), one epoch each
     assert written["temperature"] > 0
     assert set(written["metrics"]["per_class"]) == set(written["classes"])

@@ -92,6 +92,7 @@ def run(config: TrainConfig) -> dict:
             "skipped": len(dataset.skipped),
             "skipped_files": [{"file": f, "reason": r} for f, r in dataset.skipped],
             "per_class": dataset.per_class,
+            "valid_files": [dataset.items[i].relative_to(dataset.root).as_posix() for i in valid_idx],
         },
         "training": config.as_json(),
         "history": result.history,
