@@ -7,7 +7,7 @@ import logging
 from urllib.parse import urlparse
 
 from telegram import Bot, BotCommand, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -82,7 +82,12 @@ async def reload_model(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure with its traceback; tell the user something went wrong instead of staying silent."""
-    log.error("update %s failed", getattr(update, "update_id", None), exc_info=context.error)
+    update_id = getattr(update, "update_id", None)
+    if isinstance(context.error, Forbidden):
+        # The user blocked the bot or left the chat: routine, and there is nobody to tell.
+        log.warning("update %s: %s", update_id, context.error.message)
+        return
+    log.error("update %s failed", update_id, exc_info=context.error)
     if not isinstance(update, Update):
         return
     try:

@@ -32,11 +32,11 @@ def image_bytes(color: tuple[int, int, int], size: tuple[int, int] = (64, 48), f
     return out.getvalue()
 
 
-def make_home(root: Path) -> Path:
+def make_home(root: Path, model_size: int = 32) -> Path:
     """A CALLIGRAPHY_HOME whose store serves one promoted test model, v0001."""
     home = root / "home"
     store = ModelStore(home / "models")
-    store.promote(store.add(make_model_dir(root / "trained")))
+    store.promote(store.add(make_model_dir(root / "trained", size=model_size)))
     return home
 
 
@@ -82,9 +82,9 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(tmp_path: Path, **overrides: object) -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path, model_size: int = 32, **overrides: object) -> AsyncIterator[Harness]:
     async with FakeTelegram() as fake:
-        settings = settings_for(fake, make_home(tmp_path), **overrides)
+        settings = settings_for(fake, make_home(tmp_path, model_size), **overrides)
         async with running_bot(settings) as app:
             yield Harness(fake, app, settings)
 

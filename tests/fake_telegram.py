@@ -119,6 +119,7 @@ class FakeTelegram:
         self._open_queries: set[str] = set()
         self._query_ids = itertools.count(1)
         self.files: dict[str, StoredFile] = {}
+        self._thumbnails: dict[str, list[tuple[bytes, int, int]]] = {}
         self._faults: dict[str, deque[ApiError]] = {}
         self._changed = asyncio.Event()
         self.chats: dict[int, dict] = {}
@@ -251,20 +252,14 @@ class FakeTelegram:
 
     def _photo_sizes(self, data: bytes) -> list[dict]:
         """Thumbnails and the full size, like Telegram; the largest one keeps the bytes as sent."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self._thumbnails:
+            self._thumbnails[digest] = _thumbnails(data)
         sizes = []
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-                for side in (90, 320):
-                    if max(width, height) > side:
-                        thumb = img.convert("RGB")
-                        thumb.thumbnail((side, side))
-                        out = io.BytesIO()
-                        thumb.save(out, "JPEG", quality=80)
-                        file_id, unique = self._store_file(out.getvalue(), "photo", ".jpg")
-                        sizes.append(_size(file_id, unique, thumb.width, thumb.height, out.tell()))
-        except (OSError, ValueError, Image.DecompressionBombError):
-            width = height = 0
+        for thumb, width, height in self._thumbnails[digest][:-1]:
+            file_id, unique = self._store_file(thumb, "photo", ".jpg")
+            sizes.append(_size(file_id, unique, width, height, len(thumb)))
+        _, width, height = self._thumbnails[digest][-1]
         file_id, unique = self._store_file(data, "photo", ".jpg")
         sizes.append(_size(file_id, unique, width, height, len(data)))
         return sizes
@@ -649,6 +644,24 @@ class FakeChat:
         except TimeoutError:
             return
         raise AssertionError(f"unexpected bot message: {extra}")
+
+
+def _thumbnails(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(JPEG, width, height) of the 90 and 320 px thumbnails, then (b"", width, height) of the original."""
+    sizes = []
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            for side in (90, 320):
+                if max(width, height) > side:
+                    thumb = img.convert("RGB")
+                    thumb.thumbnail((side, side))
+                    out = io.BytesIO()
+                    thumb.save(out, "JPEG", quality=80)
+                    sizes.append((out.getvalue(), thumb.width, thumb.height))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        width = height = 0
+    return [*sizes, (b"", width, height)]
 
 
 def _size(file_id: str, unique: str, width: int, height: int, size: int) -> dict:
