@@ -393,6 +393,7 @@ class FakeTelegram:
                 if delivered:
                     while self._updates and self._updates[0]["update_id"] <= update["update_id"]:
                         self._updates.popleft()
+                    self._notify()
                 else:
                     await asyncio.sleep(0.2)
 
