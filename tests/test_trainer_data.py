@@ -117,3 +117,23 @@ def test_manifest_series_group_pages_of_one_book(tmp_path):
 def test_random_split_is_reproducible():
     assert random_split(100, 0.2, seed=3) == random_split(100, 0.2, seed=3)
     assert len(random_split(100, 0.2, seed=3)) == 20
+
+
+def test_a_long_series_stays_in_training_and_scattered_pages_are_shared(tmp_path):
+    root = tmp_path / "data"
+    rng = random.Random(11)
+    rows = ["file,label,source_path,orig_width,orig_height"]
+    for cls, n in (("lishu", 30), ("kaishu", 15)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            name = f"{cls}_{i:02d}.png"
+            scribble_image(rng).save(root / cls / name)
+            source = f"data/{cls}/Long Book_{i}.jpg" if cls == "lishu" and i < 20 else f"data/{cls}/{i}.jpg"
+            rows.append(f"{cls}/{name},{cls},{source},160,200")
+    (root / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
+    dataset = scan_dataset(root)
+    valid = grouped_split(dataset, group_ids(dataset), valid_pct=0.2, seed=0)
+    names = [dataset.items[i].name for i in valid]
+    assert not any(n.startswith("lishu_") and int(n[6:8]) < 20 for n in names)
+    assert sum(n.startswith("lishu_") for n in names) == 2  # 20% of the 10 scattered lishu pages
+    assert sum(n.startswith("kaishu_") for n in names) == 3

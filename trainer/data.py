@@ -181,11 +181,12 @@ def group_ids(dataset: Dataset) -> list[int]:
 
 
 def grouped_split(dataset: Dataset, groups: list[int], valid_pct: float, seed: int) -> list[int]:
-    """Validation indices: whole groups, about `valid_pct` of each class, chosen reproducibly.
+    """Validation indices: whole groups, about `valid_pct` of each class's movable images, reproducibly.
 
-    Groups are visited in a seeded random order per class; a group joins the validation set while it
-    fits the class's remaining budget (with some slack), so huge series stay in training rather than
-    swallowing the whole validation set.
+    A group too big to hold out (a long book series, more than the class's whole validation budget)
+    stays in training; the budget is then taken from the remaining groups only. Otherwise a class made
+    of two big series plus scattered pages would lose nearly all its scattered pages to validation, and
+    the model would learn those two books instead of the style.
     """
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
@@ -197,15 +198,15 @@ def grouped_split(dataset: Dataset, groups: list[int], valid_pct: float, seed: i
     rng = random.Random(seed)
     valid: list[int] = []
     for cls in dataset.classes:
-        class_groups = sorted(by_class[cls])
-        rng.shuffle(class_groups)
-        budget = max(1, round(valid_pct * dataset.per_class[cls]))
+        limit = valid_pct * dataset.per_class[cls]
+        movable = sorted(g for g in by_class[cls] if len(members[g]) <= limit)
+        rng.shuffle(movable)
+        budget = max(1, round(valid_pct * sum(len(members[g]) for g in movable)))
         taken = 0
-        for g in class_groups:
-            size = len(members[g])
-            if taken + size <= budget * 1.25:
+        for g in movable:
+            if taken + len(members[g]) <= budget * 1.25:
                 valid.extend(members[g])
-                taken += size
+                taken += len(members[g])
             if taken >= budget:
                 break
     if not valid or len(valid) == len(dataset.items):
