@@ -19,8 +19,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium could not be installed: the browser test will be skipped"
 
+# The real bot when a token is configured, else the offline sandbox chat page.
 run: install
-	$(BIN)/calligraphy demo
+	@if [ -n "$$TELEGRAM_TOKEN" ] || grep -qs '^TELEGRAM_TOKEN=.' .env; then \
+		$(BIN)/calligraphy bot; else $(BIN)/calligraphy sandbox; fi
 
 test: install browser
 	$(BIN)/ruff check .
