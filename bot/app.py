@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC
 from urllib.parse import urlparse
 
+from apscheduler.triggers.cron import CronTrigger
 from telegram import Bot, BotCommand, Update
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -23,6 +25,7 @@ from bot.config import Settings
 from bot.handlers import admin, feedback, info, predict
 from bot.network import RetryingRateLimiter
 from bot.redact import redact_token_everywhere
+from bot.retrain import Retrainer
 from bot.services import SERVICES_KEY, Services, services
 from calligraphy.errors import UsageError
 
@@ -35,6 +38,7 @@ COMMANDS = [
     BotCommand("feedback", "correct one of my answers: reply with /feedback STYLE"),
 ]
 RATE_LIMIT_RETRIES = 3
+RETRAIN_JOB = "retrain"
 
 
 def build_application(svc: Services) -> Application:
@@ -71,6 +75,11 @@ def build_application(svc: Services) -> Application:
     app.add_handler(CallbackQueryHandler(admin.on_relabel_button, pattern=r"^rl:"))
     app.add_error_handler(on_error)
     app.job_queue.run_repeating(reload_model, interval=settings.reload_seconds, first=settings.reload_seconds)
+    if settings.base_data is not None:
+        svc.retrainer = Retrainer(svc, app.bot)
+        if settings.retrain_cron:
+            trigger = CronTrigger.from_crontab(settings.retrain_cron, timezone=UTC)
+            app.job_queue.run_custom(svc.retrainer.on_schedule, job_kwargs={"trigger": trigger}, name=RETRAIN_JOB)
     return app
 
 
@@ -106,10 +115,15 @@ async def _post_init(app: Application) -> None:
         await app.bot.set_my_commands(COMMANDS)
     except TelegramError as exc:
         log.warning("could not set the command menu: %s", exc)
+    if svc.retrainer is not None:
+        await svc.retrainer.recover()
 
 
 async def _post_shutdown(app: Application) -> None:
-    services_of(app).close()
+    svc = services_of(app)
+    if svc.retrainer is not None:
+        await svc.retrainer.close()
+    svc.close()
 
 
 def services_of(app: Application) -> Services:

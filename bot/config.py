@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ DEFAULT_FILE_API_BASE = "https://api.telegram.org/file/bot"
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 Num = TypeVar("Num", int, float)
+DEFAULT_RETRAIN_MIN_NEW = 20
+# The job sets these itself: the exported training set and the candidate's directory.
+RESERVED_TRAIN_OPTIONS = ("--data", "--out")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,12 @@ class Settings:
     webhook_secret: str | None = None
     webhook_port: int = 8443
     webhook_listen: str = "0.0.0.0"
+    base_data: Path | None = None
+    eval_data: Path | None = None
+    retrain_args: tuple[str, ...] = ()
+    retrain_cron: str | None = None
+    retrain_min_new: int = DEFAULT_RETRAIN_MIN_NEW
+    retrain_margin: float = 0.0
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the token must not.
@@ -46,6 +56,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Retraining runs: each one's training log, and its working folders while it runs."""
+        return self.home / "retrain"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -69,6 +84,13 @@ class Settings:
         secret = env.get("BOT_WEBHOOK_SECRET", "").strip() or None
         if secret and not _SECRET.match(secret):
             raise UsageError("BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        margin = _number(env, "BOT_RETRAIN_MARGIN", 0.0, float)
+        if not 0.0 <= margin < 1.0:
+            raise UsageError(f"BOT_RETRAIN_MARGIN must be at least 0 and below 1, got {margin}")
+        base_data = _directory(env, "CALLIGRAPHY_BASE_DATA")
+        cron = _cron(env)
+        if cron and base_data is None:
+            raise UsageError("BOT_RETRAIN_CRON needs CALLIGRAPHY_BASE_DATA, the dataset retraining starts from")
         low = _number(env, "BOT_LOW_CONFIDENCE", 0.6, float)
         if not 0.0 <= low <= 1.0:
             raise UsageError(f"BOT_LOW_CONFIDENCE must be between 0 and 1, got {low}")
@@ -86,6 +108,12 @@ class Settings:
             webhook_secret=secret,
             webhook_port=_port(env),
             webhook_listen=env.get("BOT_WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
+            base_data=base_data,
+            eval_data=_directory(env, "CALLIGRAPHY_EVAL_DATA"),
+            retrain_args=_train_args(env),
+            retrain_cron=cron,
+            retrain_min_new=_positive(env, "BOT_RETRAIN_MIN_NEW", DEFAULT_RETRAIN_MIN_NEW, int),
+            retrain_margin=margin,
         )
 
 
@@ -131,3 +159,42 @@ def _port(env: Mapping[str, str]) -> int:
     if not 0 < port < 65536:
         raise UsageError(f"BOT_WEBHOOK_PORT must be a TCP port (1-65535), got {port}")
     return port
+
+
+def _directory(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        raise UsageError(f"{name} must be a directory with a folder per class, got {raw!r}")
+    return path
+
+
+def _train_args(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Options for `calligraphy train`; empty: its defaults, the production recipe."""
+    raw = env.get("BOT_RETRAIN_ARGS", "")
+    try:
+        args = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise UsageError(f"BOT_RETRAIN_ARGS cannot be split into arguments: {exc}") from None
+    for arg in args:
+        if arg.split("=", 1)[0] in RESERVED_TRAIN_OPTIONS:
+            raise UsageError(f"BOT_RETRAIN_ARGS must not set {arg.split('=', 1)[0]}: the retraining job sets it")
+    return args
+
+
+def _cron(env: Mapping[str, str]) -> str | None:
+    """A five-field crontab expression (minute hour day month weekday, in UTC), checked by APScheduler."""
+    raw = " ".join(env.get("BOT_RETRAIN_CRON", "").split())
+    if not raw:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(raw)
+    except ValueError as exc:
+        raise UsageError(
+            f"BOT_RETRAIN_CRON must be a crontab expression like '0 3 * * 1', got {raw!r}: {exc}"
+        ) from None
+    return raw

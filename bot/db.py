@@ -104,6 +104,16 @@ class PredictionRecord:
 
 
 @dataclass(frozen=True)
+class Label:
+    """A label someone gave to a kept image: what retraining learns from."""
+
+    image: str
+    label: str
+    source: str
+    labeled_at: datetime
+
+
+@dataclass(frozen=True)
 class Stats:
     predictions_today: int
     predictions_total: int
@@ -180,6 +190,18 @@ class Database:
         with self._session() as session:
             row = session.scalars(_pending().order_by(_Prediction.id).limit(1)).first()
             return _record(row) if row else None
+
+    def labels(self, since: datetime | None = None) -> list[Label]:
+        """Labels on predictions whose image was kept, oldest first; `since`: only those given after it."""
+        P = _Prediction
+        query = select(P.image, P.label_given, P.label_source, P.labeled_at).where(
+            P.label_given.is_not(None), P.image.is_not(None)
+        )
+        if since is not None:
+            query = query.where(P.labeled_at > since)
+        with self._session() as session:
+            rows = session.execute(query.order_by(P.labeled_at, P.id)).all()
+            return [Label(image, label, source, _utc(at)) for image, label, source, at in rows]
 
     def stats(self, now: datetime | None = None) -> Stats:
         now = now or _now()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram.ext import ContextTypes
 
@@ -26,22 +26,13 @@ from model_store.metadata import ModelError
 from model_store.runtime import LiveClassifier, Prediction
 from model_store.store import ModelStore, StoreError
 
+if TYPE_CHECKING:
+    from bot.retrain import Retrainer
+
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"
 T = TypeVar("T")
-
-
-class Retrainer(Protocol):
-    """What `/retrain` and `/status` need from a retraining job runner (bot/retrain.py, when it exists)."""
-
-    async def start(self, requested_by: int) -> str:
-        """Start a retraining run; return the reply for the admin."""
-        ...
-
-    def status(self) -> str | None:
-        """One line about the current or last run, or None if there was none."""
-        ...
 
 
 @dataclass

@@ -107,9 +107,17 @@ async def _send_next_pending(chat_id: int, context: ContextTypes.DEFAULT_TYPE) -
 
 @admin_only
 async def on_retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/retrain: hand over to the retraining job runner, if one is configured."""
+    """/retrain starts a run now (and answers at once); /retrain status shows how the run is going."""
     retrainer = services(context).retrainer
-    reply = await retrainer.start(update.effective_user.id) if retrainer else replies.RETRAIN_NOT_CONFIGURED
+    args = [a.lower() for a in context.args or []]
+    if retrainer is None:
+        reply = replies.RETRAIN_NOT_CONFIGURED
+    elif args == ["status"]:
+        reply = retrainer.status() or replies.NO_RETRAIN_RUNS
+    elif args:
+        reply = replies.RETRAIN_USAGE
+    else:
+        reply = await retrainer.start(update.effective_user.id)
     await update.effective_message.reply_text(reply)
 
 
