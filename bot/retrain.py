@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -171,7 +172,7 @@ class Retrainer:
         await self._tell_admins(text, photo)
 
     async def _stage(self, run: RunRecord, stage: str, **fields: Any) -> None:
-        self._run = await self._svc.stored(self._runs.update, run.id, stage=stage, **fields)
+        self._run = await self._svc.stored(functools.partial(self._runs.update, run.id, stage=stage, **fields))
 
     async def _train_and_judge(self, run: RunRecord, started: float) -> tuple[str, bytes]:
         settings, store = self._svc.settings, self._svc.store
@@ -205,7 +206,9 @@ class Retrainer:
                 f"{verdict.current.accuracy:.1%} for {verdict.current_version})"
             )
         self._last = await self._svc.stored(
-            self._runs.finish, run.id, PROMOTED if verdict.promote else REJECTED, outcome, **accuracies
+            functools.partial(
+                self._runs.finish, run.id, PROMOTED if verdict.promote else REJECTED, outcome, **accuracies
+            )
         )
         log.info("retraining run %d: %s", run.id, outcome)
         photo = await self._off_loop(confusion_png, verdict)
