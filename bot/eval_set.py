@@ -11,9 +11,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bot.config import Settings
 from bot.image_store import ImageStore
 from bot.training_set import class_files, class_folders, link_or_copy
-from model_store.store import sha256_of
+from model_store.metadata import read_metadata
+from model_store.store import DEFAULT_VERSION, ModelStore, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,14 @@ class EvalSet:
     digests: frozenset[str]
     n: int
     source: str
+
+
+def fixed_eval_set(settings: Settings, store: ModelStore, images: ImageStore, out: Path) -> EvalSet:
+    """CALLIGRAPHY_EVAL_DATA where set, else the served model's validation split linked into `out`."""
+    if settings.eval_data is not None:
+        return configured_eval_set(settings.eval_data)
+    version = store.current() or DEFAULT_VERSION
+    return validation_split_set(read_metadata(store.current_path()), version, settings.base_data, images, out)
 
 
 def configured_eval_set(eval_data: Path) -> EvalSet:

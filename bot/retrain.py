@@ -30,13 +30,13 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.confusion_image import confusion_png
-from bot.eval_set import EvalSet, EvalSetError, configured_eval_set, validation_split_set
+from bot.eval_set import EvalSet, EvalSetError, fixed_eval_set
 from bot.gate import GateError, Verdict, judge
 from bot.runs import FAILED, INTERRUPTED, PROMOTED, REJECTED, RunLog, RunRecord
 from bot.services import Services
 from bot.training_set import ExportSummary, export_training_set
-from model_store.metadata import ModelError, read_metadata
-from model_store.store import DEFAULT_VERSION, StoreError
+from model_store.metadata import ModelError
+from model_store.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class Retrainer:
         work = run.run_dir
         await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
         await self._stage(run, "exporting")
-        eval_set = await self._off_loop(self._eval_set, work / "eval")
+        eval_set = await self._off_loop(fixed_eval_set, settings, store, self._svc.images, work / "eval")
         labels = await self._svc.stored(self._svc.db.labels)
         summary = await self._off_loop(
             export_training_set, settings.base_data, labels, self._svc.images, work / "train", set(eval_set.digests)
@@ -213,14 +213,6 @@ class Retrainer:
         log.info("retraining run %d: %s", run.id, outcome)
         photo = await self._off_loop(confusion_png, verdict)
         return self._report(run, verdict, eval_set, summary, time.monotonic() - started), photo
-
-    def _eval_set(self, out: Path) -> EvalSet:
-        settings, store = self._svc.settings, self._svc.store
-        if settings.eval_data is not None:
-            return configured_eval_set(settings.eval_data)
-        metadata = read_metadata(store.current_path())
-        version = store.current() or DEFAULT_VERSION
-        return validation_split_set(metadata, version, settings.base_data, self._svc.images, out)
 
     async def _train(self, run: RunRecord, work: Path) -> None:
         """`calligraphy train` in its own session (a Ctrl-C meant for the bot is not the trainer's)."""

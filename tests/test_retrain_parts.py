@@ -23,6 +23,7 @@ from bot.gate import Verdict, judge
 from bot.image_store import ImageStore
 from bot.runs import FAILED, REJECTED, RunLog
 from bot.training_set import export_training_set
+from calligraphy.cli import main
 from calligraphy.errors import UsageError
 from model_store.evaluate import Evaluation
 from model_store.store import ModelStore, sha256_of
@@ -256,3 +257,36 @@ def test_run_log_allows_one_running_run(tmp_path):
     again = RunLog(Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}").engine, tmp_path / "retrain")
     assert again.last().message == "kept" and again.running() == []
     db.close()
+
+
+def test_training_set_command_exports_what_retrain_would(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    base = make_tinted_dataset(tmp_path / "base", NEW_TINTS, 2, 0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("CALLIGRAPHY_HOME", str(home))
+    monkeypatch.setenv("CALLIGRAPHY_BASE_DATA", str(base))
+    assert main(["training-set", "--out", str(tmp_path / "set")]) == 2
+    assert f"CALLIGRAPHY_HOME {home} does not exist" in capsys.readouterr().err
+
+    home.mkdir()
+    labelled = Labelled(home)
+    name = labelled.label(page_bytes(RED, 7), "lishu", by=1)
+    labelled.db.close()
+    monkeypatch.delenv("CALLIGRAPHY_BASE_DATA")
+    assert main(["training-set", "--out", str(tmp_path / "set")]) == 2
+    assert "CALLIGRAPHY_BASE_DATA is not set" in capsys.readouterr().err
+
+    # The evaluation set here is the base data itself: all of it is held out, only the label is left.
+    monkeypatch.setenv("CALLIGRAPHY_BASE_DATA", str(base))
+    monkeypatch.setenv("CALLIGRAPHY_EVAL_DATA", str(base))
+    assert main(["training-set", "--out", str(tmp_path / "set")]) == 0
+    assert exported(tmp_path / "set") == {f"train/lishu/{name}"}
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"training set: {tmp_path / 'set' / 'train'}: 1 images: 0 base, 0 labelled by admins, 1 by users; "
+        "6 evaluation images held out",
+        f"evaluation set: {base}: 6 images (CALLIGRAPHY_EVAL_DATA)",
+    ]
+    assert main(["training-set", "--out", str(tmp_path / "set")]) == 2
+    assert "already exists" in capsys.readouterr().err
