@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from bot_harness import ADMIN_ID, Harness, assert_no_errors, harness, make_home, running_bot, settings_for
 from fake_telegram import FakeChat, FakeTelegram
 from model_factory import make_model_dir
@@ -204,7 +203,6 @@ async def test_a_killed_trainer_is_reported_runs_never_overlap_and_shutdown_stop
     assert_no_errors(caplog, h.fake)
 
 
-@pytest.mark.slow
 async def test_a_bot_killed_mid_run_is_cleaned_up_after_by_the_next_start(tmp_path, caplog):
     home = make_home(tmp_path)
     dirs = data_dirs(tmp_path, SERVED_TINTS)
