@@ -130,16 +130,16 @@ class Retrainer:
     # -- one run --------------------------------------------------------------------------------------
 
     async def _launch(self, trigger: str, requested_by: int | None) -> str:
-        if self._task is not None and not self._task.done():
-            return f"A retraining run is already in progress: {self.status()}. /retrain status shows progress."
         if importlib.util.find_spec("fastai") is None:
             return (
                 "The trainer is not installed where the bot runs (no fastai): install the 'train' extra or run "
                 "the bot from the trainer image; see docs/deploy.md."
             )
-        run = await self._svc.stored(self._runs.begin, trigger, requested_by)
+        running = self._task is not None and not self._task.done()
+        run = None if running else await self._svc.stored(self._runs.begin, trigger, requested_by)
         if run is None:
-            return "A retraining run is already in progress (started by another bot process)."
+            where = self.status() if self._run is not None else "started by another bot process"
+            return f"A retraining run is already in progress: {where}. /retrain status shows progress."
         self._run = run
         self._task = asyncio.create_task(self._execute(run), name=f"retrain-{run.id}")
         log.info("retraining run %d started (%s %s)", run.id, trigger, requested_by or "")

@@ -177,11 +177,16 @@ async def test_without_an_evaluation_set_the_run_fails_before_training(tmp_path,
 async def test_a_killed_trainer_is_reported_runs_never_overlap_and_shutdown_stops_the_trainer(tmp_path, caplog):
     async with harness(tmp_path, retrain_args=TINY, **data_dirs(tmp_path, SERVED_TINTS)) as h:
         user, admin = h.fake.private_chat(1004), h.fake.private_chat(ADMIN_ID)
+        # Two at once (updates are handled concurrently), and one more while the trainer runs.
         admin.send_text("/retrain")
-        await admin.next_message()
+        admin.send_text("/retrain")
+        replies = sorted([(await admin.next_message())["text"] for _ in range(2)])
+        assert replies[0].startswith("A retraining run is already in progress: run #1 ")
+        assert replies[1].startswith("Retraining run #1 started.")
         pid = await eventually(lambda: runs_of(h).running()[0].pid, what="the trainer to start")
         admin.send_text("/retrain")
         assert (await admin.next_message())["text"].startswith("A retraining run is already in progress: run #1 ")
+        assert len(runs_of(h).running()) == 1
         os.kill(pid, signal.SIGKILL)
         report = (await admin.next_message(timeout=30))["text"]
         assert report.startswith("Retraining run #1 failed: the trainer was killed by signal SIGKILL.")
