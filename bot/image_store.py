@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+
+from model_store.store import atomic_write
 
 _EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 
@@ -25,16 +25,7 @@ class ImageStore:
             return name
         self.root.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a crash never leaves a half-written image under its final name.
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(target, data)
         return name
 
     def path(self, name: str) -> Path:
