@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bot_load.py [--users 20] [--rounds 5] [--model DIR] [--images DIR]
 
-Starts `calligraphy bot` as its own process (as in production) against tests/fake_telegram.py, then runs
+Starts `calligraphy bot` as its own process (as in production) against sandbox/telegram_api.py, then runs
 `--rounds` bursts of `--users` simultaneous photos. Prints photos/s, p50/p95/max reply latency (photo
 injected → reply received by the server), the bot's peak RSS (VmHWM) and whether torch was ever mapped
 into the bot process. `--model` is a trainer version directory (added to a scratch store and promoted);
@@ -29,11 +29,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the fake server lives with the tests until it is promoted
-
-from fake_telegram import FakeTelegram  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))  # the tests' tiny model (model_factory)
 
 from model_store.store import ModelStore, default_model_path  # noqa: E402
+from sandbox.telegram_api import TelegramServer as FakeTelegram  # noqa: E402
 
 
 def synthetic_photo(seed: int) -> bytes:

@@ -1,0 +1,1 @@
+"""The offline sandbox: a local Bot API server and a chat page, so the real bot runs without Telegram."""
