@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from calligraphy.errors import UsageError
 
 # Modules that expose `add_commands(subparsers)`; order is the order shown in --help.
-COMMAND_MODULES = ("trainer.cli", "model_store.cli", "bot.cli")
+COMMAND_MODULES = ("trainer.cli", "model_store.cli", "bot.cli", "sandbox.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
