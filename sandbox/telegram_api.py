@@ -247,6 +247,10 @@ class TelegramServer:
         return [self.messages[k] for k in keys]
 
     @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
     def pending_updates(self) -> int:
         return len(self._updates)
 
@@ -399,7 +403,7 @@ class TelegramServer:
         url = params.get("url", "")
         if url and not url.startswith(("http://", "https://")):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        if _flag(params, "drop_pending_updates"):
+        if flag(params, "drop_pending_updates"):
             self._updates.clear()
         if "allowed_updates" in params:
             self._allowed = set(params["allowed_updates"]) or None
@@ -409,7 +413,7 @@ class TelegramServer:
         return True
 
     async def _m_deletewebhook(self, params: dict) -> bool:
-        if _flag(params, "drop_pending_updates"):
+        if flag(params, "drop_pending_updates"):
             self._updates.clear()
         self.webhook_url, self.webhook_secret = "", None
         return True
@@ -743,7 +747,8 @@ def _int(params: dict, key: str, default: int) -> int:
         raise bad_request(f"invalid {key} specified") from None
 
 
-def _flag(params: dict, key: str) -> bool:
+def flag(params: dict, key: str) -> bool:
+    """A boolean parameter as Bot API clients send it: true, True or 1."""
     return str(params.get(key, "")).lower() in ("true", "1")
 
 
