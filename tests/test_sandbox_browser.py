@@ -102,7 +102,7 @@ def test_dropped_image_sample_and_admin_commands(page: Page):
     expect(page.locator(".msg.bot").filter(has_text="This is 小篆 xiaozhuan")).to_have_count(1, timeout=REPLY_MS)
 
     page.get_by_role("button", name="Try a sample").click()
-    page.locator(".sample").filter(has_text="lishu-drawn-1").click()
+    page.locator(".sample").filter(has_text="lishu drawn 1").click()
     expect(page.locator(".msg.user img.photo")).to_have_count(2, timeout=REPLY_MS)
     expect(page.locator(".msg.bot .prob")).to_have_count(6, timeout=REPLY_MS)
 

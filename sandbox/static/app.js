@@ -5,6 +5,7 @@ const HEADERS = { "X-Sandbox-Client": "1" };
 // Commands that need words after them go to the input instead of being sent at once.
 const NEEDS_ARGUMENTS = new Set(["feedback"]);
 const PROBABILITY_LINE = /^[█░]+\s+(\d{1,3})%\s+(.+)$/u;
+const FOOTNOTE = /^#\d+ · model /u;
 const TYPING_TIMEOUT_MS = 60000;
 
 const state = {
@@ -72,7 +73,7 @@ function drawText(container, text) {
       bar.append(fill);
       row.append(bar, element("span", "pct", `${percent}%`), element("span", "label", match[2]));
       container.append(row);
-    } else if (line.startsWith("#")) {
+    } else if (FOOTNOTE.test(line)) {
       container.append(element("span", "footnote", line), "\n");
     } else {
       container.append(line, i < lines.length - 1 ? "\n" : "");
@@ -324,7 +325,7 @@ function drawSamples(samples) {
       const img = element("img");
       img.src = sample.url;
       img.alt = `${sample.style} sample`;
-      button.append(img, element("span", "", sample.name.replace(/\.\w+$/, "")));
+      button.append(img, element("span", "", sample.name.replace(/\.\w+$/, "").replaceAll("-", " ")));
       button.addEventListener("click", () => sendSample(sample));
       return button;
     }),
