@@ -11,7 +11,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,7 @@ class ChatPage:
         return web.json_response(
             {
                 "bot": {"name": self.server.bot_user["first_name"], "username": self.server.bot_user["username"]},
-                "people": [vars(p) for p in PEOPLE],
+                "people": [asdict(p) for p in PEOPLE],
                 "commands": self.server.commands,
                 "admin_commands": ADMIN_COMMANDS,
                 "samples": [{"name": n, "style": n.split("-")[0], "url": f"/samples/{n}"} for n in self.samples],
