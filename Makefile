@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the sandbox page's browser test (Playwright cannot download its own here).
+# Debian's Chromium for the sandbox page's browser test (Playwright cannot download its own here), and a
+# CJK font so its screenshots show the style names rather than empty boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q . ; } \
+		|| { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; } \
 		|| echo "chromium could not be installed: the browser test will be skipped"
 
 # The real bot when a token is configured, else the offline sandbox chat page.
