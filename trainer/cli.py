@@ -26,6 +26,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _lr(text: str) -> float | None:
     return None if text == "auto" else float(text)
 
@@ -53,6 +60,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs-unfrozen", type=int, default=d.epochs_unfrozen, help="per stage (default %(default)s)")
     p.add_argument("--bs", type=int, default=d.bs, help="batch size (default %(default)s)")
     p.add_argument("--lr", type=_lr, default=d.lr, help="peak learning rate, or 'auto' for lr_find")
+    p.add_argument("--p-grey", type=_probability, default=d.p_grey, help="share of training images made grey")
+    p.add_argument(
+        "--p-invert",
+        type=_probability,
+        default=d.p_invert,
+        help="share of training images with ink and paper swapped (rubbing ↔ copy)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -81,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         bs=args.bs,
         lr=args.lr,
         resize_method=args.resize_method,
+        p_grey=args.p_grey,
+        p_invert=args.p_invert,
         device=args.device,
         seed=args.seed,
         valid_pct=args.valid_pct,

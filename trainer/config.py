@@ -26,6 +26,8 @@ class TrainConfig:
     max_rotate: float = 10.0
     max_zoom: float = 1.2
     max_lighting: float = 0.3
+    p_grey: float = 0.0  # share of training images turned grey
+    p_invert: float = 0.0  # share of training images with ink and paper swapped
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42
     valid_pct: float = 0.2

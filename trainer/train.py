@@ -25,6 +25,7 @@ from fastai.vision.all import (
     vision_learner,
 )
 
+from trainer.augment import InkAndPaper
 from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.weights import offline_weights
@@ -81,6 +82,7 @@ def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: 
                 max_lighting=config.max_lighting,
                 max_warp=0.0,
             ),
+            InkAndPaper(p_grey=config.p_grey, p_invert=config.p_invert),
             Normalize.from_stats(mean, std),
         ],
     )
