@@ -19,17 +19,18 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def _probability(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A share of the data that leaves both sides non-empty."""
+    value = _probability(text)
+    if value in (0, 1):
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
     return value
 
 
