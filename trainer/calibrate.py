@@ -8,11 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from model_store.runtime import calibrate as apply_temperature
-from trainer.report import plt
-
-
-def _nll(probs: np.ndarray, targets: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, 1.0)).mean())
+from trainer.report import log_loss, plt
 
 
 def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
@@ -21,7 +17,8 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
     ratio = (np.sqrt(5) - 1) / 2
     for _ in range(60):
         a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if _nll(apply_temperature(probs, np.exp(a)), targets) < _nll(apply_temperature(probs, np.exp(b)), targets):
+        loss_a = log_loss(apply_temperature(probs, np.exp(a)), targets)
+        if loss_a < log_loss(apply_temperature(probs, np.exp(b)), targets):
             hi = b
         else:
             lo = a

@@ -10,29 +10,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from model_store.evaluate import Evaluation
+
+
+def log_loss(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean negative log probability of the true class (0.0 for no samples)."""
+    if not len(targets):
+        return 0.0
+    return float(-np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, 1.0)).mean())
+
 
 def classification_metrics(probs: np.ndarray, targets: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, log loss, per-class precision/recall and the confusion matrix (rows: true class)."""
-    n_classes = len(classes)
-    predicted = probs.argmax(axis=1)
-    confusion = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(confusion, (targets, predicted), 1)
-    per_class = {}
-    for i, cls in enumerate(classes):
-        true_pos = int(confusion[i, i])
-        predicted_as = int(confusion[:, i].sum())
-        actual = int(confusion[i, :].sum())
-        per_class[cls] = {
-            "precision": true_pos / predicted_as if predicted_as else 0.0,
-            "recall": true_pos / actual if actual else 0.0,
-            "n": actual,
-        }
-    picked = probs[np.arange(len(targets)), targets]
+    """Accuracy, log loss, per-class precision/recall and the confusion matrix (rows: true class).
+
+    Precision and recall come from the model store's `Evaluation`, so training and `calligraphy evaluate`
+    report the same figures the same way.
+    """
+    confusion = np.zeros((len(classes), len(classes)), dtype=int)
+    np.add.at(confusion, (targets, probs.argmax(axis=1)), 1)
+    evaluation = Evaluation(classes=list(classes), confusion=confusion)
     return {
-        "accuracy": float((predicted == targets).mean()) if len(targets) else 0.0,
-        "valid_loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) if len(targets) else 0.0,
-        "n_valid": len(targets),
-        "per_class": per_class,
+        "accuracy": evaluation.accuracy,
+        "valid_loss": log_loss(probs, targets),
+        "n_valid": evaluation.n,
+        "per_class": evaluation.per_class(),
         "confusion": confusion.tolist(),
     }
 
