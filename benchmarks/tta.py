@@ -17,6 +17,7 @@ import numpy as np
 
 from model_store.runtime import Classifier
 from trainer.calibrate import reliability
+from trainer.report import classification_metrics
 
 
 def main() -> None:
@@ -39,12 +40,11 @@ def main() -> None:
         started = time.perf_counter()
         probs = np.array([list(classifier.predict(b).probs.values()) for b in blobs])
         ms = (time.perf_counter() - started) * 1000 / len(blobs)
-        predicted = probs.argmax(axis=1)
-        recalls = [float((predicted[targets == i] == i).mean()) for i in range(len(classes))]
+        metrics = classification_metrics(probs, targets, classes)
         ece, _ = reliability(probs, targets)
         print(
-            f"{crops:>5} {float((predicted == targets).mean()):>9.3f} {ece:>6.3f}  "
-            + " ".join(f"{r:>9.3f}" for r in recalls)
+            f"{crops:>5} {metrics['accuracy']:>9.3f} {ece:>6.3f}  "
+            + " ".join(f"{metrics['per_class'][c]['recall']:>9.3f}" for c in classes)
             + f"  {ms:8.1f}"
         )
 
