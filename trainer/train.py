@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import timm
 import torch
+import torchvision.models as tvm
 from fastai.vision.all import (
     CategoryBlock,
     DataBlock,
@@ -57,8 +59,6 @@ def resolve_device(requested: str) -> torch.device:
 
 def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The input statistics the backbone was pretrained with (timm's config, else ImageNet's)."""
-    import timm
-
     if timm.is_model(arch):
         cfg = timm.get_pretrained_cfg(arch)
         if cfg is not None:
@@ -100,17 +100,9 @@ def _create_learner(dls, config: TrainConfig) -> Learner:
         if weights is not None:
             kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
     arch = config.arch
-    import torchvision.models as tvm
-
-    if not _is_timm(arch) and hasattr(tvm, arch):
+    if not timm.is_model(arch) and hasattr(tvm, arch):
         arch = getattr(tvm, arch)
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
-
-
-def _is_timm(arch: str) -> bool:
-    import timm
-
-    return timm.is_model(arch)
 
 
 def train(dataset: Dataset, valid_idx: list[int], config: TrainConfig) -> TrainResult:
