@@ -1,9 +1,12 @@
-"""Ink-and-paper augmentation: grey and inverted copies in training, untouched images in validation."""
+"""Our augmentations (ink and paper, page crops) change training images and leave validation images whole."""
+
+import random
 
 import torch
-from fastai.vision.all import TensorImage
+from fastai.vision.all import PILImage, TensorImage
+from PIL import Image
 
-from trainer.augment import InkAndPaper
+from trainer.augment import InkAndPaper, PageCrop
 
 
 def _batch() -> TensorImage:
@@ -31,3 +34,22 @@ def test_probabilities_pick_some_images_and_spare_others():
 def test_validation_is_never_augmented():
     x = _batch()
     assert torch.equal(InkAndPaper(p_grey=1.0, p_invert=1.0)(x, split_idx=1), x)
+
+
+def _page() -> PILImage:
+    return PILImage(Image.new("RGB", (400, 600), "white"))
+
+
+def test_page_crop_cuts_a_part_of_the_page_in_training():
+    random.seed(0)
+    crop = PageCrop(min_scale=0.2, p=1.0)
+    sizes = [crop((_page(),), split_idx=0)[0].size for _ in range(50)]
+    areas = [w * h / (400 * 600) for w, h in sizes]
+    assert all(0.2 * 0.7 < a <= 1.0 for a in areas)
+    assert min(areas) < 0.4 and len(set(sizes)) > 40
+    assert all(0.5 < (w / 400) / (h / 600) < 2 for w, h in sizes), "the page's proportions are kept"
+
+
+def test_page_crop_leaves_validation_and_unpicked_images_whole():
+    assert PageCrop(min_scale=0.2, p=1.0)((_page(),), split_idx=1)[0].size == (400, 600)
+    assert PageCrop(min_scale=0.2, p=0.0)((_page(),), split_idx=0)[0].size == (400, 600)

@@ -1,4 +1,4 @@
-"""Augmentations of our own: ink and paper colour should not be what the model learns.
+"""Augmentations of our own: ink, paper colour and the size of the characters should not be what the model learns.
 
 Rubbings are light strokes on dark stone, copies are dark ink on white or yellowed paper; when one style
 comes mostly as rubbings in the data, polarity and colour become shortcuts that fail on a user's photo.
@@ -6,8 +6,11 @@ comes mostly as rubbings in the data, polarity and colour become shortcuts that 
 
 from __future__ import annotations
 
+import math
+import random
+
 import torch
-from fastai.vision.all import RandTransform, TensorImage
+from fastai.vision.all import PILImage, RandTransform, TensorImage
 
 
 class InkAndPaper(RandTransform):
@@ -26,3 +29,35 @@ class InkAndPaper(RandTransform):
         x = x * (1 - grey) + x.mean(dim=1, keepdim=True) * grey
         invert = (torch.rand(n, 1, 1, 1, device=x.device) < self.p_invert).to(x.dtype)
         return x * (1 - invert) + (1 - x) * invert
+
+
+class PageCrop(RandTransform):
+    """Training only: with probability `p`, a random part of the page, from a few characters to all of it.
+
+    Whole pages squished to 256 px make the number of characters per image a cue, and a photo of one or two
+    characters looks like nothing seen in training. The crop keeps the page's proportions (within
+    `max_ratio`) so that the later squish distorts strokes as it does for whole pages at inference.
+    """
+
+    order = 0  # on the decoded page, before Resize (1)
+    split_idx = 0
+
+    def __init__(self, min_scale: float = 1.0, p: float = 0.5, max_ratio: float = 4 / 3) -> None:
+        super().__init__(p=p)
+        self.min_scale, self.max_ratio = min_scale, max_ratio
+        self.box: tuple[int, int, int, int] | None = None
+
+    def before_call(self, b, split_idx: int) -> None:
+        super().before_call(b, split_idx)
+        image = b[0] if isinstance(b, tuple) else b
+        width, height = image.size
+        area = random.uniform(self.min_scale, 1.0)
+        ratio = math.exp(random.uniform(-math.log(self.max_ratio), math.log(self.max_ratio)))
+        crop_w = max(1, min(width, round(width * math.sqrt(area * ratio))))
+        crop_h = max(1, min(height, round(height * math.sqrt(area / ratio))))
+        left = random.randint(0, width - crop_w)
+        top = random.randint(0, height - crop_h)
+        self.box = (left, top, left + crop_w, top + crop_h)
+
+    def encodes(self, x: PILImage) -> PILImage:
+        return x.crop(self.box)

@@ -68,6 +68,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.p_invert,
         help="share of training images with ink and paper swapped (rubbing ↔ copy)",
     )
+    p.add_argument(
+        "--p-crop",
+        type=_probability,
+        default=d.p_crop,
+        help="share of training images cut to a random part of the page (a few characters to all)",
+    )
+    p.add_argument(
+        "--crop-min-scale",
+        type=_fraction,
+        default=d.crop_min_scale,
+        help="smallest page crop as a share of the page's area (default %(default)s)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -98,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         resize_method=args.resize_method,
         p_grey=args.p_grey,
         p_invert=args.p_invert,
+        p_crop=args.p_crop,
+        crop_min_scale=args.crop_min_scale,
         device=args.device,
         seed=args.seed,
         valid_pct=args.valid_pct,

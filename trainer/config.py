@@ -28,6 +28,8 @@ class TrainConfig:
     max_lighting: float = 0.3
     p_grey: float = 0.0  # share of training images turned grey
     p_invert: float = 0.0  # share of training images with ink and paper swapped
+    p_crop: float = 0.0  # share of training images cut to a random part of the page
+    crop_min_scale: float = 0.2  # smallest crop, as a share of the page's area
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42
     valid_pct: float = 0.2

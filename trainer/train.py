@@ -27,7 +27,7 @@ from fastai.vision.all import (
     vision_learner,
 )
 
-from trainer.augment import InkAndPaper
+from trainer.augment import InkAndPaper, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.weights import offline_weights
@@ -73,7 +73,10 @@ def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: 
         blocks=(ImageBlock, CategoryBlock(vocab=dataset.classes)),
         get_y=parent_label,
         splitter=IndexSplitter(valid_idx),
-        item_tfms=Resize(size, method=_RESIZE[config.resize_method]),
+        item_tfms=[
+            PageCrop(min_scale=config.crop_min_scale, p=config.p_crop),
+            Resize(size, method=_RESIZE[config.resize_method]),
+        ],
         batch_tfms=[
             *aug_transforms(
                 do_flip=False,
