@@ -1,0 +1,37 @@
+"""The robustness benchmark's conditions: RGB out, the page's proportions kept, the same seed the same image."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from image_factory import strokes
+
+# benchmarks/ is no installed package: this import finds it from the repository root, as `make test` runs pytest.
+from benchmarks.robustness import CONDITIONS
+
+PAGE = strokes((90, 60))
+RESIZED = {"tilted", "few characters", "quarter page", "phone photo"}
+
+
+@pytest.mark.parametrize("name", sorted(CONDITIONS))
+def test_condition_gives_a_deterministic_rgb_image(name):
+    first = CONDITIONS[name](PAGE, random.Random(1))
+    again = CONDITIONS[name](PAGE, random.Random(1))
+    assert first.mode == "RGB"
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+    if name not in RESIZED:
+        assert first.size == PAGE.size
+
+
+@pytest.mark.parametrize(("name", "side"), [("few characters", 1 / 3), ("quarter page", 1 / 2), ("phone photo", 0.6)])
+def test_smaller_views_keep_the_page_proportions(name, side):
+    assert CONDITIONS[name](PAGE, random.Random(2)).size == (round(90 * side), round(60 * side))
+
+
+def test_tilted_page_is_rotated_into_a_larger_canvas_of_border_colour():
+    tilted = CONDITIONS["tilted"](PAGE, random.Random(3))
+    assert tilted.width > PAGE.width and tilted.height > PAGE.height
+    corner, paper = np.asarray(tilted)[0, 0], np.median(np.asarray(PAGE)[0], axis=0)
+    assert np.abs(corner.astype(int) - paper).max() <= 2
