@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from image_factory import strokes
 
-# benchmarks/ is no installed package: this import finds it from the repository root, as `make test` runs pytest.
 from benchmarks.robustness import CONDITIONS
 
 PAGE = strokes((90, 60))
