@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import random
 
 import numpy as np
@@ -10,12 +12,16 @@ from datasets import make_dataset, scribble_image
 from PIL import Image
 
 from calligraphy.errors import UsageError
+from trainer import cli
+from trainer.config import DEFAULT_EXCLUSIONS
 from trainer.data import (
+    exclude_from_training,
     group_ids,
     grouped_split,
     manifest_series,
     near_duplicate_pairs,
     random_split,
+    read_exclusions,
     scan_dataset,
     thumbnail_vector,
 )
@@ -137,3 +143,56 @@ def test_a_long_series_stays_in_training_and_scattered_pages_are_shared(tmp_path
     assert not any(n.startswith("lishu_") and int(n[6:8]) < 20 for n in names)
     assert sum(n.startswith("lishu_") for n in names) == 2  # 20% of the 10 scattered lishu pages
     assert sum(n.startswith("kaishu_") for n in names) == 3
+
+
+def test_excluded_files_leave_training_and_validation_is_unchanged(tmp_path, caplog):
+    root = make_dataset(tmp_path / "data", per_class=10)
+    dataset = scan_dataset(root)
+    valid_idx = grouped_split(dataset, group_ids(dataset), valid_pct=0.25, seed=0)
+    rel = [p.relative_to(root).as_posix() for p in dataset.items]
+    valid_files = [rel[i] for i in valid_idx]
+    training_files = [f for f in rel if f not in valid_files]
+    listed = [training_files[0], training_files[-1], valid_files[0], "dots/not_there.png"]
+    (tmp_path / "exclude.csv").write_text(
+        "file,label,reason\n" + "".join(f"{f},{f.split('/')[0]},looks wrong\n" for f in listed)
+    )
+    with caplog.at_level(logging.INFO, logger="trainer.data"):
+        trimmed, trimmed_valid = exclude_from_training(dataset, valid_idx, read_exclusions(tmp_path / "exclude.csv"))
+    trimmed_rel = [p.relative_to(root).as_posix() for p in trimmed.items]
+    assert trimmed.excluded == [(training_files[0], "looks wrong"), (training_files[-1], "looks wrong")]
+    assert training_files[0] not in trimmed_rel and training_files[-1] not in trimmed_rel
+    assert [trimmed_rel[i] for i in trimmed_valid] == valid_files
+    assert [trimmed.labels[i] for i in trimmed_valid] == [dataset.labels[i] for i in valid_idx]
+    assert len(trimmed.items) == len(dataset.items) - 2
+    assert "3 of its 4 entries found" in caplog.text and "kept out of training: 2, left in validation: 1" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("file,reason\ndots/a.png,bad\n", "missing column\\(s\\) label;"),
+        ("", "missing column\\(s\\) file, label, reason;"),
+        ("path;why\ndots/a.png;bad\n", "expected a CSV header file,label,reason"),
+    ],
+)
+def test_a_malformed_exclusion_list_is_a_usage_error(tmp_path, text, message):
+    (tmp_path / "exclude.csv").write_text(text)
+    with pytest.raises(UsageError, match=message):
+        read_exclusions(tmp_path / "exclude.csv")
+
+
+def test_a_missing_exclusion_list_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="cannot read exclusion list"):
+        read_exclusions(tmp_path / "nope.csv")
+
+
+def test_the_packaged_exclusion_list_is_the_default_and_well_formed():
+    exclusions = read_exclusions(DEFAULT_EXCLUSIONS)
+    assert exclusions and all(reason for reason in exclusions.values())
+    assert all(f.split("/")[0] in ("kaishu", "lishu", "xiaozhuan") for f in exclusions)
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers())
+    required = ["train", "--data", "d", "--out", "o"]
+    assert parser.parse_args(required).exclude == DEFAULT_EXCLUSIONS
+    assert parser.parse_args([*required, "--no-exclude"]).exclude is None
+    assert str(parser.parse_args([*required, "--exclude", "mine.csv"]).exclude) == "mine.csv"

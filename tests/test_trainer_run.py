@@ -25,6 +25,8 @@ def trained(tmp_path_factory):
     root = make_dataset(tmp_path_factory.mktemp("data") / "data", per_class=10)
     (root / "dots" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (root / "vertical" / "empty.png").write_bytes(b"")
+    exclude = root.parent / "exclude.csv"
+    exclude.write_text("file,label,reason\ndots/dots_000.png,dots,looks wrong\nlishu/gone.jpg,lishu,not here\n")
     out = tmp_path_factory.mktemp("out") / "v"
     config = TrainConfig(
         data=root,
@@ -36,6 +38,7 @@ def trained(tmp_path_factory):
         seed=1,
         valid_pct=0.25,
         export_learner=True,
+        exclude=exclude,
     )
     return root, out, run(config)
 
@@ -54,6 +57,9 @@ def test_version_directory_is_complete(trained):
     valid_files = written["dataset"]["valid_files"]
     assert len(valid_files) == written["metrics"]["n_valid"] > 0
     assert all((root / f).is_file() for f in valid_files)
+    excluded = {e["file"] for e in written["dataset"]["excluded_files"]}
+    assert excluded == {"dots/dots_000.png"} - set(valid_files) and written["dataset"]["excluded"] == len(excluded)
+    assert written["training"]["exclude"].endswith("exclude.csv")
     assert len(written["history"]) == 4  # 2 stages x (frozen + unfrozen), one epoch each
     assert written["temperature"] > 0
     assert set(written["metrics"]["per_class"]) == set(written["classes"])
@@ -89,6 +95,18 @@ def test_cli_refuses_a_single_class_before_training(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert "at least two class folders" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_a_malformed_exclusion_list_in_one_line(tmp_path, capsys):
+    root = make_dataset(tmp_path / "data", per_class=3)
+    (tmp_path / "exclude.csv").write_text("file\ndots/dots_000.png\n")
+    status = main(
+        ["train", "--data", str(root), "--out", str(tmp_path / "out"), "--exclude", str(tmp_path / "exclude.csv")]
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing column(s) label, reason" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 

@@ -91,6 +91,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="also train on a plain random split and report its (leaky) accuracy",
     )
     p.add_argument("--export-learner", action="store_true", help="also save fastai's learner.pkl")
+    exclusion = p.add_mutually_exclusive_group()
+    exclusion.add_argument(
+        "--exclude",
+        type=Path,
+        default=d.exclude,
+        metavar="CSV",
+        help="file,label,reason list of images kept out of training, never out of validation "
+        "(default: the packaged review of the calligraphy-3 data)",
+    )
+    exclusion.add_argument(
+        "--no-exclude", dest="exclude", action="store_const", const=None, help="train on every image"
+    )
     p.set_defaults(func=run)
 
 
@@ -118,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         random_baseline=args.random_baseline,
         export_learner=args.export_learner,
+        exclude=args.exclude,
     )
     from trainer.pipeline import run as run_pipeline
     from trainer.pipeline import summary_line

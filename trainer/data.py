@@ -3,6 +3,7 @@
 Many images in scraped calligraphy sets are pages of one book or re-encodings of one picture; a random
 split puts them on both sides and flatters the model. Images are grouped by their source series (from
 `MANIFEST.csv` where present) and by near-duplicate image hashes, and a group never straddles the split.
+A reviewed exclusion list (`exclusions/`) keeps mislabeled or off-style images out of training only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import random
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ MIN_IMAGES_PER_CLASS = 2
 # re-encoded, resized copies score above 0.97; distinct pages of one gridded copybook stay below 0.9.
 THUMBNAIL_SIDE = 32
 NEAR_DUPLICATE_SIMILARITY = 0.93
+EXCLUSION_COLUMNS = ("file", "label", "reason")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Dataset:
     items: list[Path]
     labels: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # kept out of training by an exclusion list
 
     @property
     def per_class(self) -> dict[str, int]:
@@ -212,6 +215,64 @@ def grouped_split(dataset: Dataset, groups: list[int], valid_pct: float, seed: i
     if not valid or len(valid) == len(dataset.items):
         raise UsageError("cannot make a grouped validation split: the data has too few independent groups")
     return sorted(valid)
+
+
+def read_exclusions(path: Path) -> dict[str, str]:
+    """Map files (relative to the data root, `<class>/<name>`) to why they are kept out of training.
+
+    The list is data, reviewed by a person: a CSV with the columns `file,label,reason`.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in EXCLUSION_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(
+                    f"exclusion list {path}: missing column(s) {', '.join(missing)}; "
+                    f"expected a CSV header {','.join(EXCLUSION_COLUMNS)}"
+                )
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"cannot read exclusion list {path}: {exc}") from None
+    return {row["file"].strip(): (row["reason"] or "").strip() for row in rows if (row["file"] or "").strip()}
+
+
+def exclude_from_training(
+    dataset: Dataset, valid_idx: list[int], exclusions: dict[str, str]
+) -> tuple[Dataset, list[int]]:
+    """Drop listed files from the training side only, and re-index the validation split to match.
+
+    The split is made on every image first and validation keeps its listed files, so the validation set,
+    and with it every accuracy, stays comparable with runs made without the list.
+    """
+    if not exclusions:
+        return dataset, valid_idx
+    valid = set(valid_idx)
+    keep: list[int] = []
+    excluded: list[tuple[str, str]] = []
+    in_validation = 0
+    for i, path in enumerate(dataset.items):
+        rel = path.relative_to(dataset.root).as_posix()
+        if rel in exclusions and i not in valid:
+            excluded.append((rel, exclusions[rel]))
+            continue
+        in_validation += rel in exclusions
+        keep.append(i)
+    log.info(
+        "exclusion list: %d of its %d entries found in the data; kept out of training: %d, left in validation: %d",
+        len(excluded) + in_validation,
+        len(exclusions),
+        len(excluded),
+        in_validation,
+    )
+    position = {old: new for new, old in enumerate(keep)}
+    trimmed = replace(
+        dataset,
+        items=[dataset.items[i] for i in keep],
+        labels=[dataset.labels[i] for i in keep],
+        excluded=excluded,
+    )
+    return trimmed, [position[i] for i in valid_idx]
 
 
 def random_split(n: int, valid_pct: float, seed: int) -> list[int]:

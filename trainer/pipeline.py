@@ -11,15 +11,24 @@ import torch
 
 from trainer import calibrate, export, report
 from trainer.config import TrainConfig
-from trainer.data import Dataset, group_ids, grouped_split, random_split, scan_dataset
+from trainer.data import (
+    Dataset,
+    exclude_from_training,
+    group_ids,
+    grouped_split,
+    random_split,
+    read_exclusions,
+    scan_dataset,
+)
 from trainer.train import train, validation_predictions
 
 log = logging.getLogger(__name__)
 
 
-def _random_split_accuracy(dataset: Dataset, config: TrainConfig) -> float:
+def _random_split_accuracy(dataset: Dataset, exclusions: dict[str, str], config: TrainConfig) -> float:
     """The same recipe on a plain random split: the leaky number the seed reported, for contrast."""
-    result = train(dataset, random_split(len(dataset.items), config.valid_pct, config.seed), config)
+    valid_idx = random_split(len(dataset.items), config.valid_pct, config.seed)
+    result = train(*exclude_from_training(dataset, valid_idx, exclusions), config)
     probs, targets = validation_predictions(result.learn)
     return float((probs.argmax(axis=1) == targets).mean())
 
@@ -27,6 +36,7 @@ def _random_split_accuracy(dataset: Dataset, config: TrainConfig) -> float:
 def run(config: TrainConfig) -> dict:
     """Train, evaluate, calibrate and export; return the metadata written to `model.json`."""
     started = time.perf_counter()
+    exclusions = read_exclusions(config.exclude) if config.exclude is not None else {}
     dataset = scan_dataset(config.data)
     groups = group_ids(dataset)
     valid_idx = grouped_split(dataset, groups, config.valid_pct, config.seed)
@@ -38,7 +48,8 @@ def run(config: TrainConfig) -> dict:
         len(set(groups)),
         len(valid_idx),
     )
-    result = train(dataset, valid_idx, config)
+    train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
+    result = train(train_set, train_valid_idx, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)
@@ -91,6 +102,8 @@ def run(config: TrainConfig) -> dict:
             "n_groups": len(set(groups)),
             "skipped": len(dataset.skipped),
             "skipped_files": [{"file": f, "reason": r} for f, r in dataset.skipped],
+            "excluded": len(train_set.excluded),
+            "excluded_files": [{"file": f, "reason": r} for f, r in train_set.excluded],
             "per_class": dataset.per_class,
             "valid_files": [dataset.items[i].relative_to(dataset.root).as_posix() for i in valid_idx],
         },
@@ -108,7 +121,7 @@ def run(config: TrainConfig) -> dict:
     }
     export.write_metadata(out, metadata)
     if config.random_baseline:
-        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, config)
+        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, exclusions, config)
         export.write_metadata(out, metadata)
     return metadata
 
