@@ -1,12 +1,13 @@
-"""Our augmentations (ink and paper, page crops) change training images and leave validation images whole."""
+"""Our augmentations (ink and paper, page crops, low-quality copies) touch training images, never validation."""
 
 import random
 
+import numpy as np
 import torch
 from fastai.vision.all import PILImage, TensorImage
 from PIL import Image
 
-from trainer.augment import InkAndPaper, PageCrop
+from trainer.augment import InkAndPaper, LowQualityCopy, PageCrop
 
 
 def _batch() -> TensorImage:
@@ -53,3 +54,18 @@ def test_page_crop_cuts_a_part_of_the_page_in_training():
 def test_page_crop_leaves_validation_and_unpicked_images_whole():
     assert PageCrop(min_scale=0.2, p=1.0)((_page(),), split_idx=1)[0].size == (400, 600)
     assert PageCrop(min_scale=0.2, p=0.0)((_page(),), split_idx=0)[0].size == (400, 600)
+
+
+def test_low_quality_copy_keeps_size_and_softens_edges_in_training():
+    random.seed(1)
+    sharp = Image.new("RGB", (128, 128), "white")
+    sharp.paste((0, 0, 0), (40, 20, 88, 108))
+    copy = LowQualityCopy(p=1.0)((PILImage(sharp),), split_idx=0)[0]
+    assert copy.size == (128, 128) and copy.mode == "RGB"
+    grey = np.asarray(copy.convert("L"), dtype=float)
+    assert ((grey > 30) & (grey < 225)).sum() > 100, "the stroke's edges are blurred into intermediate tones"
+
+
+def test_low_quality_copy_leaves_validation_alone():
+    page = _page()
+    assert LowQualityCopy(p=1.0)((page,), split_idx=1)[0] is page

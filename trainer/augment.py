@@ -6,11 +6,13 @@ comes mostly as rubbings in the data, polarity and colour become shortcuts that 
 
 from __future__ import annotations
 
+import io
 import math
 import random
 
 import torch
 from fastai.vision.all import PILImage, RandTransform, TensorImage
+from PIL import Image, ImageFilter
 
 
 class InkAndPaper(RandTransform):
@@ -61,3 +63,35 @@ class PageCrop(RandTransform):
 
     def encodes(self, x: PILImage) -> PILImage:
         return x.crop(self.box)
+
+
+class LowQualityCopy(RandTransform):
+    """Training only: with probability `p`, the image as a phone or a forwarded chat photo delivers it.
+
+    The seed pages are clean scans at up to 512 px; users send smaller, softer, re-compressed pictures that the
+    runtime scales up, so fine stroke edges (the texture a model can lean on) are not always there.
+    """
+
+    order = 2  # after Resize (1), on the image the model will see
+    split_idx = 0
+
+    def __init__(self, p: float = 0.0, scale: tuple[float, float] = (0.35, 0.9), max_blur: float = 1.0) -> None:
+        super().__init__(p=p)
+        self.scale, self.max_blur = scale, max_blur
+        self.factor, self.blur, self.quality = 1.0, 0.0, 90
+
+    def before_call(self, b, split_idx: int) -> None:
+        super().before_call(b, split_idx)
+        self.factor = random.uniform(*self.scale)
+        self.blur = random.uniform(0.0, self.max_blur)
+        self.quality = random.randint(30, 90)
+
+    def encodes(self, x: PILImage) -> PILImage:
+        width, height = x.size
+        small = x.resize((max(1, round(width * self.factor)), max(1, round(height * self.factor))), Image.BILINEAR)
+        if self.blur > 0.1:
+            small = small.filter(ImageFilter.GaussianBlur(self.blur))
+        buffer = io.BytesIO()
+        small.convert("RGB").save(buffer, format="JPEG", quality=self.quality)
+        buffer.seek(0)
+        return PILImage(Image.open(buffer).convert("RGB").resize((width, height), Image.BILINEAR))

@@ -80,6 +80,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.crop_min_scale,
         help="smallest page crop as a share of the page's area (default %(default)s)",
     )
+    p.add_argument(
+        "--p-low-quality",
+        type=_probability,
+        default=d.p_low_quality,
+        help="share of training images made smaller, softer and re-compressed, as phone photos come",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         p_invert=args.p_invert,
         p_crop=args.p_crop,
         crop_min_scale=args.crop_min_scale,
+        p_low_quality=args.p_low_quality,
         device=args.device,
         seed=args.seed,
         valid_pct=args.valid_pct,

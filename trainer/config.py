@@ -34,6 +34,7 @@ class TrainConfig:
     p_invert: float = 0.0  # share of training images with ink and paper swapped
     p_crop: float = 0.0  # share of training images cut to a random part of the page
     crop_min_scale: float = 0.2  # smallest crop, as a share of the page's area
+    p_low_quality: float = 0.0  # share of training images made smaller, softer and re-compressed
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42
     valid_pct: float = 0.2

@@ -27,7 +27,7 @@ from fastai.vision.all import (
     vision_learner,
 )
 
-from trainer.augment import InkAndPaper, PageCrop
+from trainer.augment import InkAndPaper, LowQualityCopy, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.weights import offline_weights
@@ -76,6 +76,7 @@ def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: 
         item_tfms=[
             PageCrop(min_scale=config.crop_min_scale, p=config.p_crop),
             Resize(size, method=_RESIZE[config.resize_method]),
+            LowQualityCopy(p=config.p_low_quality),
         ],
         batch_tfms=[
             *aug_transforms(
