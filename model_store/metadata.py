@@ -53,3 +53,10 @@ def read_metadata(model_dir: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: unreadable: {exc}") from exc
     return validate_metadata(meta)
+
+
+def write_metadata(model_dir: Path, metadata: dict) -> None:
+    """Replace `model.json` whole (temporary file, then rename): a reader never sees half of it."""
+    tmp = Path(model_dir) / f"{METADATA_FILE}.tmp"
+    tmp.write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(Path(model_dir) / METADATA_FILE)

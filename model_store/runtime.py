@@ -81,8 +81,16 @@ class Classifier:
     """One ONNX Runtime session for one model version, shared by all threads."""
 
     def __init__(
-        self, model_dir: Path, *, version: str | None = None, threads: int = 1, crops: int | None = None
+        self,
+        model_dir: Path,
+        *,
+        version: str | None = None,
+        threads: int = 1,
+        crops: int | None = None,
+        temperature: float | None = None,
     ) -> None:
+        """`crops` and `temperature` override model.json's; temperature=1.0 gives the raw probabilities,
+        which is what calibration fits a temperature to."""
         model_dir = Path(model_dir)
         self.metadata: dict = read_metadata(model_dir)
         self.classes: list[str] = list(self.metadata["classes"])
@@ -91,7 +99,9 @@ class Classifier:
         self.crops: int = self.metadata.get("tta", {}).get("crops", 0) if crops is None else crops
         if self.crops < 0:
             raise ValueError("crops must be >= 0")
-        self.temperature = float(self.metadata.get("temperature", 1.0))
+        self.temperature = float(self.metadata.get("temperature", 1.0) if temperature is None else temperature)
+        if not self.temperature > 0:
+            raise ValueError("temperature must be > 0")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

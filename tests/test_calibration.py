@@ -1,8 +1,9 @@
 """Temperature scaling makes over-confident probabilities honest, and the ECE measures it."""
 
 import numpy as np
+import pytest
 
-from trainer.calibrate import apply_temperature, fit_temperature, reliability
+from trainer.calibrate import apply_temperature, fit_pooled_temperature, fit_temperature, reliability
 
 
 def _overconfident(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +27,26 @@ def test_temperature_fixes_overconfidence():
     assert (apply_temperature(probs, temperature).argmax(1) == probs.argmax(1)).all()
 
 
+def _calibrated(n: int = 4000, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(3), size=n)
+    return probs, np.array([rng.choice(3, p=p) for p in probs])
+
+
 def test_calibrated_model_keeps_temperature_near_one():
-    rng = np.random.default_rng(1)
-    probs = rng.dirichlet(np.ones(3), size=4000)
-    targets = np.array([rng.choice(3, p=p) for p in probs])
-    assert 0.85 < fit_temperature(probs, targets) < 1.15
+    assert 0.85 < fit_temperature(*_calibrated()) < 1.15
+
+
+def test_pooled_fit_gives_clean_images_and_copies_half_the_weight_each():
+    clean, clean_targets = _calibrated(500, seed=2)
+    copies, copy_targets = _overconfident(4000, seed=3)
+    alone = fit_temperature(clean, clean_targets), fit_temperature(copies, copy_targets)
+    pooled = fit_pooled_temperature(clean, clean_targets, copies, copy_targets)
+    assert alone[0] < pooled < alone[1]
+    # A plain pool of 500 clean images and 4000 copies would be almost the copies' fit.
+    assert pooled < fit_temperature(np.concatenate([clean, copies]), np.concatenate([clean_targets, copy_targets]))
+    # Half the weight whatever the counts: twice as many copies of the same kind move the fit very little.
+    doubled = fit_pooled_temperature(clean, clean_targets, np.tile(copies, (2, 1)), np.tile(copy_targets, 2))
+    assert doubled == pytest.approx(pooled, rel=0.02)
+    # The copies do count: calibrated copies keep the temperature where the clean images put it.
+    assert fit_pooled_temperature(clean, clean_targets, *_calibrated(4000, seed=4)) == pytest.approx(alone[0], rel=0.15)

@@ -126,6 +126,8 @@ def test_temperature_softens_the_probabilities(model_dir, tmp_path):
     raw = np.array(list(Classifier(model_dir).predict(data).probs.values()))
     expected = np.exp(np.log(raw) / 2) / np.exp(np.log(raw) / 2).sum()
     assert list(hot.predict(data).probs.values()) == pytest.approx(expected.tolist(), abs=1e-9)
+    raw_again = Classifier(tmp_path / "hot", temperature=1.0).predict(data).probs
+    assert list(raw_again.values()) == pytest.approx(raw.tolist(), abs=1e-9)
     assert calibrate(np.array([[0.0, 1.0]]), 3.0)[0].tolist() == pytest.approx([0.0, 1.0], abs=1e-9)
 
 

@@ -15,6 +15,7 @@ from calligraphy.cli import main
 from model_store.runtime import Classifier, calibrate
 from trainer.config import TrainConfig
 from trainer.export import ExportError, check_parity, export_onnx
+from trainer.photo_copies import CONDITIONS
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,8 @@ def trained(tmp_path_factory):
 
 
 def test_version_directory_is_complete(trained):
+    from trainer.pipeline import summary_line
+
     root, out, metadata = trained
     for name in ("model.onnx", "model.json", "confusion.png", "history.png", "reliability.png"):
         assert (out / name).stat().st_size > 0, name
@@ -62,6 +65,15 @@ def test_version_directory_is_complete(trained):
     assert written["training"]["exclude"].endswith("exclude.csv")
     assert len(written["history"]) == 4  # 2 stages x (frozen + unfrozen), one epoch each
     assert written["temperature"] > 0
+    assert written["calibration"]["temperature"] == written["temperature"]
+    assert "photo-like copies" in written["calibration"]["fitted_on"]
+    for key in ("bins_raw", "bins", "bins_photos_raw", "bins_photos"):
+        assert written["calibration"][key], key
+    for key in ("ece_raw", "ece", "ece_photos_raw", "ece_photos"):
+        assert 0 <= written["metrics"][key] <= 1, key
+    assert list(written["metrics"]["robustness"]) == list(CONDITIONS)
+    assert all(0 <= acc <= 1 for acc in written["metrics"]["robustness"].values())
+    assert "on photo copies; photo-copy accuracy" in summary_line(written)
     assert set(written["metrics"]["per_class"]) == set(written["classes"])
     assert written["onnx"]["parity_max_abs_diff"] <= 1e-4
 

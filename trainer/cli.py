@@ -1,4 +1,5 @@
-"""`calligraphy train`: argument parsing only; fastai is imported when the command runs."""
+"""`calligraphy train` and `calligraphy calibrate`: argument parsing only; fastai and onnxruntime are imported
+when a command runs."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _lr(text: str) -> float | None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register `train`."""
+    """Register `train` and `calibrate`."""
     d = TrainConfig(data=Path(), out=Path())
     p = sub.add_parser(
         "train",
@@ -111,6 +112,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=run)
 
+    c = sub.add_parser(
+        "calibrate",
+        help="refit a trained run's temperature on its validation images and their photo-like copies",
+        description="Predict the run's validation images and photo-like copies of them (inverted, grey, tilted, "
+        "yellowed, uneven light, page crops, phone quality), fit one temperature on both, and rewrite the run's "
+        "model.json (temperature, calibration, calibration metrics) and reliability.png in place. "
+        "For runs trained before training did this itself; stored versions are read-only.",
+    )
+    c.add_argument("--model", type=Path, required=True, metavar="DIR", help="the run directory (train's --out)")
+    c.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset the run was trained on")
+    c.add_argument("--seed", type=int, default=0, help="seed for the copies' random parameters (default 0)")
+    c.set_defaults(func=run_calibrate)
+
 
 def run(args: argparse.Namespace) -> int:
     if args.epochs_frozen < 0 or args.epochs_unfrozen < 0 or args.epochs_frozen + args.epochs_unfrozen == 0:
@@ -144,4 +158,12 @@ def run(args: argparse.Namespace) -> int:
 
     metadata = run_pipeline(config)
     print(f"trained {config.arch} → {config.out}: {summary_line(metadata)}")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from trainer.calibrate import calibrate_run, calibration_summary
+
+    metadata = calibrate_run(args.model, args.data, args.seed)
+    print(f"calibrated {args.model}: {calibration_summary(metadata)}")
     return 0

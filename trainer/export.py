@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -68,9 +67,3 @@ def check_parity(model: nn.Module, path: Path, batch: torch.Tensor) -> float:
         raise ExportError(f"ONNX export disagrees with PyTorch by {diff:.2e} (> {PARITY_TOLERANCE:.0e}) on {path}")
     log.info("ONNX parity: max |ORT - torch| = %.2e over %d images", diff, len(batch))
     return diff
-
-
-def write_metadata(out: Path, metadata: dict) -> None:
-    tmp = out / "model.json.tmp"
-    tmp.write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
-    tmp.replace(out / "model.json")

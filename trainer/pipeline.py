@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import torch
 
+from model_store.metadata import write_metadata
 from trainer import calibrate, export, report
 from trainer.config import TrainConfig
 from trainer.data import (
@@ -54,10 +55,7 @@ def run(config: TrainConfig) -> dict:
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)
     metrics = report.classification_metrics(probs, targets, classes)
-    temperature = calibrate.fit_temperature(probs, targets)
-    ece_raw, bins_raw = calibrate.reliability(probs, targets)
-    ece, bins = calibrate.reliability(calibrate.apply_temperature(probs, temperature), targets)
-    metrics.update(split="grouped", ece_raw=ece_raw, ece=ece)
+    metrics["split"] = "grouped"
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -75,9 +73,6 @@ def run(config: TrainConfig) -> dict:
         f"grouped validation split: accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']})",
     )
     report.plot_history(result.history, out / "history.png")
-    calibrate.plot_reliability(
-        bins_raw, bins, out / "reliability.png", f"ECE {ece_raw:.3f} raw → {ece:.3f} at T={temperature:.2f}"
-    )
     if config.export_learner:
         learn.export(out.resolve() / "learner.pkl")
 
@@ -89,11 +84,10 @@ def run(config: TrainConfig) -> dict:
         "resample": "bilinear",
         "mean": list(result.mean),
         "std": list(result.std),
-        "temperature": temperature,
+        "temperature": 1.0,  # until calibrate_run below fits it
         "tta": {"crops": 0},
         "arch": config.arch,
         "metrics": metrics,
-        "calibration": {"temperature": temperature, "bins_raw": bins_raw, "bins": bins},
         "onnx": {"opset": export.OPSET, "parity_max_abs_diff": parity},
         "dataset": {
             "root": str(config.data),
@@ -111,7 +105,6 @@ def run(config: TrainConfig) -> dict:
         "history": result.history,
         "timings": {
             "train_and_export_s": round(train_seconds, 1),
-            "total_s": round(time.perf_counter() - started, 1),
             "stage_s": [round(s, 1) for s in result.stage_seconds],
             "device": result.device,
             "host": platform.node(),
@@ -119,10 +112,13 @@ def run(config: TrainConfig) -> dict:
         },
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    export.write_metadata(out, metadata)
+    write_metadata(out, metadata)  # the runtime reads it to predict the photo copies
+    metadata = calibrate.calibrate_run(out, config.data)
+    metadata["timings"]["total_s"] = round(time.perf_counter() - started, 1)
+    write_metadata(out, metadata)
     if config.random_baseline:
-        metrics["random_split_accuracy"] = _random_split_accuracy(dataset, exclusions, config)
-        export.write_metadata(out, metadata)
+        metadata["metrics"]["random_split_accuracy"] = _random_split_accuracy(dataset, exclusions, config)
+        write_metadata(out, metadata)
     return metadata
 
 
@@ -132,6 +128,6 @@ def summary_line(metadata: dict) -> str:
     random_part = f", random split {metrics['random_split_accuracy']:.3f}" if "random_split_accuracy" in metrics else ""
     return (
         f"grouped-split accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']}; recall {recalls})"
-        f"{random_part}; ECE {metrics['ece']:.3f}; {metadata['timings']['total_s']:.0f} s on "
+        f"{random_part}; {calibrate.calibration_summary(metadata)}; {metadata['timings']['total_s']:.0f} s on "
         f"{metadata['timings']['device']}"
     )

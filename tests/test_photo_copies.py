@@ -1,4 +1,4 @@
-"""The robustness benchmark's conditions: RGB out, the page's proportions kept, the same seed the same image."""
+"""Photo-like copies: RGB out, the page's proportions kept, the same seed the same image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from image_factory import strokes
 
-from benchmarks.robustness import CONDITIONS
+from trainer.photo_copies import CONDITIONS, photo_copies
 
 PAGE = strokes((90, 60))
 RESIZED = {"tilted", "few characters", "quarter page", "phone photo"}
@@ -34,3 +34,12 @@ def test_tilted_page_is_rotated_into_a_larger_canvas_of_border_colour():
     assert tilted.width > PAGE.width and tilted.height > PAGE.height
     corner, paper = np.asarray(tilted)[0, 0], np.median(np.asarray(PAGE)[0], axis=0)
     assert np.abs(corner.astype(int) - paper).max() <= 2
+
+
+def test_copies_depend_on_seed_and_file_only():
+    copies = photo_copies(PAGE, "kaishu/a.jpg", seed=0)
+    assert list(copies) == list(CONDITIONS)
+    assert copies == photo_copies(PAGE, "kaishu/a.jpg", seed=0)
+    assert copies["tilted"] != photo_copies(PAGE, "kaishu/a.jpg", seed=1)["tilted"]
+    assert copies["tilted"] != photo_copies(PAGE, "kaishu/b.jpg", seed=0)["tilted"]
+    assert all(blob.startswith(b"\xff\xd8") for blob in copies.values())

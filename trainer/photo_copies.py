@@ -1,0 +1,113 @@
+"""Photo-like copies of a page: what users send instead of clean scans, made the same way for the same seed.
+
+Each condition mimics one way a phone photo differs from the dataset's scans (a rubbing-like inversion, grey, a
+tilted shot, yellowed paper, uneven light, a few characters or a quarter of the page, a phone-quality copy).
+Random parameters come from the seed, the condition and the file name, so every model and every run that asks
+for the copies of one file sees identical images. Used to calibrate the temperature and to measure robustness
+(`trainer.calibrate`) and by `benchmarks/robustness.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from model_store.images import decode_image
+
+JPEG_QUALITY = 90
+PAPER_TINT = (1.0, 0.9, 0.7)
+LIFTED_BLACK = 40
+DARKEST_LIGHT = 0.45
+ORIGINAL = "original"
+
+Transform = Callable[[Image.Image, random.Random], Image.Image]
+
+
+def jpeg(img: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    """`img` as JPEG bytes: what a phone or Telegram hands the bot."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def border_colour(img: Image.Image) -> tuple[int, ...]:
+    """Median colour of the outermost pixels: the paper or stone a tilted photo shows around the page."""
+    pixels = np.asarray(img)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return tuple(int(v) for v in np.median(border, axis=0))
+
+
+def tilted(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Rotated by 5–12° either way, the corners filled with the page's own border colour."""
+    angle = rng.uniform(5, 12) * rng.choice((-1, 1))
+    return img.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=border_colour(img))
+
+
+def yellowed(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Old paper: blacks lifted to grey ink, then tinted toward yellow."""
+    pixels = np.asarray(img, dtype=np.float32)
+    lifted = LIFTED_BLACK + pixels * (255 - LIFTED_BLACK) / 255
+    return Image.fromarray(np.clip(lifted * np.array(PAPER_TINT), 0, 255).astype(np.uint8))
+
+
+def uneven_light(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Light falling off linearly across the page in a random direction, from full to DARKEST_LIGHT."""
+    direction = rng.uniform(0, 2 * math.pi)
+    ys, xs = np.mgrid[0 : img.height, 0 : img.width].astype(np.float32)
+    along = xs * math.cos(direction) + ys * math.sin(direction)
+    along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+    light = 1 - (1 - DARKEST_LIGHT) * along
+    pixels = np.asarray(img, dtype=np.float32) * light[..., None]
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def page_crop(area: float) -> Transform:
+    """A random crop of `area` of the page with the page's own proportions: fewer characters, same squish."""
+
+    def crop(img: Image.Image, rng: random.Random) -> Image.Image:
+        width = max(1, round(img.width * math.sqrt(area)))
+        height = max(1, round(img.height * math.sqrt(area)))
+        left, top = rng.randint(0, img.width - width), rng.randint(0, img.height - height)
+        return img.crop((left, top, left + width, top + height))
+
+    return crop
+
+
+def phone_photo(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A low-quality copy: 60% of the pixels per side, slightly blurred, saved at JPEG quality 50."""
+    small = img.resize((max(1, round(img.width * 0.6)), max(1, round(img.height * 0.6))), Image.Resampling.BILINEAR)
+    blurred = small.filter(ImageFilter.GaussianBlur(0.7))
+    return decode_image(jpeg(blurred, quality=50))
+
+
+# `original` is the page only re-encoded: the reference the other conditions are compared with.
+CONDITIONS: dict[str, Transform] = {
+    ORIGINAL: lambda img, rng: img,
+    "inverted": lambda img, rng: ImageOps.invert(img),
+    "grey": lambda img, rng: ImageOps.grayscale(img).convert("RGB"),
+    "tilted": tilted,
+    "yellowed": yellowed,
+    "uneven light": uneven_light,
+    "few characters": page_crop(1 / 9),
+    "quarter page": page_crop(1 / 4),
+    "phone photo": phone_photo,
+}
+
+# The conditions that stand for photos: everything but the re-encoded original.
+PHOTO_CONDITIONS = tuple(name for name in CONDITIONS if name != ORIGINAL)
+
+
+def photo_copies(page: Image.Image, file: str, seed: int = 0) -> dict[str, bytes]:
+    """Every condition's copy of `page` (RGB, as `decode_image` returns it) as the JPEG bytes the bot would get.
+
+    `file` (the page's path relative to the dataset) and `seed` pick the random parameters, so the copies of
+    one file are the same wherever they are made.
+    """
+    return {
+        name: jpeg(transform(page, random.Random(f"{seed}/{name}/{file}"))) for name, transform in CONDITIONS.items()
+    }
