@@ -3,11 +3,16 @@
 import random
 
 import numpy as np
+import pytest
 import torch
+from datasets import make_dataset
 from fastai.vision.all import PILImage, TensorImage
 from PIL import Image
 
 from trainer.augment import InkAndPaper, LowQualityCopy, PageCrop
+from trainer.config import TrainConfig
+from trainer.data import scan_dataset
+from trainer.train import make_dataloaders
 
 
 def _batch() -> TensorImage:
@@ -69,3 +74,14 @@ def test_low_quality_copy_keeps_size_and_softens_edges_in_training():
 def test_low_quality_copy_leaves_validation_alone():
     page = _page()
     assert LowQualityCopy(p=1.0)((page,), split_idx=1)[0] is page
+
+
+@pytest.mark.parametrize(("n_train", "lone"), [(17, True), (16, False), (19, False)])
+def test_a_lone_last_training_batch_is_dropped(tmp_path, n_train, lone):
+    """Head BatchNorm cannot train on one image: 17 training images at bs 8 would leave one alone."""
+    dataset = scan_dataset(make_dataset(tmp_path, per_class=7))
+    valid_idx = list(range(21 - n_train))
+    config = TrainConfig(data=tmp_path, out=tmp_path / "out", bs=8)
+    dls = make_dataloaders(dataset, valid_idx, 32, config, torch.device("cpu"))
+    sizes = [len(y) for _, y in dls.train]
+    assert min(sizes) > 1 and (sum(sizes) == n_train - 1) == lone

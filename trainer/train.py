@@ -91,8 +91,10 @@ def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: 
         ],
     )
     workers = config.num_workers if config.num_workers is not None else (4 if device.type == "cuda" else 0)
+    # A last training batch of one image breaks the head's BatchNorm; any other remainder still trains.
+    lone_last = (len(dataset.items) - len(valid_idx)) % config.bs == 1
     return block.dataloaders(
-        dataset.items, bs=config.bs, num_workers=workers, device=device, shuffle=True, drop_last=False
+        dataset.items, bs=config.bs, num_workers=workers, device=device, shuffle=True, drop_last=lone_last
     )
 
 
