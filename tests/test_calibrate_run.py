@@ -74,13 +74,13 @@ def test_calibrate_command_rewrites_the_calibration_and_keeps_everything_else(ru
     before = json.loads((model / "model.json").read_text())
     assert main(["calibrate", "--model", str(model), "--data", str(data), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 1 and out.startswith(f"calibrated {model}: T=")
+    assert out.count("\n") == 1 and out.startswith(f"calibrated {model}: runtime with 0 crop(s) ")
     after = json.loads((model / "model.json").read_text())
     assert after["temperature"] != 3.0 and after["calibration"]["seed"] == 1
     assert "old" not in after["calibration"]
     changed = {"temperature", "calibration", "metrics"}
     assert {k: v for k, v in after.items() if k not in changed} == {k: v for k, v in before.items() if k not in changed}
-    new_metrics = {"ece_raw", "ece", "ece_photos_raw", "ece_photos", "robustness"}
+    new_metrics = {"ece_raw", "ece", "ece_photos_raw", "ece_photos", "robustness", "runtime_accuracy", "runtime_crops"}
     assert {k: v for k, v in after["metrics"].items() if k not in new_metrics} == before["metrics"]
     assert main(["calibrate", "--model", str(model), "--data", str(data), "--seed", "1"]) == 0
     assert json.loads((model / "model.json").read_text()) == after  # the same copies, the same fit

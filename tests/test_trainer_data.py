@@ -196,3 +196,14 @@ def test_the_packaged_exclusion_list_is_the_default_and_well_formed():
     assert parser.parse_args(required).exclude == DEFAULT_EXCLUSIONS
     assert parser.parse_args([*required, "--no-exclude"]).exclude is None
     assert str(parser.parse_args([*required, "--exclude", "mine.csv"]).exclude) == "mine.csv"
+
+
+def test_tta_crops_default_to_the_recipe_and_stay_in_range(capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers())
+    required = ["train", "--data", "d", "--out", "o"]
+    assert parser.parse_args(required).tta_crops == 1
+    assert parser.parse_args([*required, "--tta-crops", "0"]).tta_crops == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args([*required, "--tta-crops", "9"])
+    assert "--tta-crops" in capsys.readouterr().err

@@ -65,6 +65,8 @@ def test_version_directory_is_complete(trained):
     assert written["training"]["exclude"].endswith("exclude.csv")
     assert len(written["history"]) == 4  # 2 stages x (frozen + unfrozen), one epoch each
     assert written["temperature"] > 0
+    assert written["tta"] == {"crops": 1}, "the default recipe averages the whole image with one crop"
+    assert written["metrics"]["runtime_crops"] == 1 and 0 <= written["metrics"]["runtime_accuracy"] <= 1
     assert written["calibration"]["temperature"] == written["temperature"]
     assert "photo-like copies" in written["calibration"]["fitted_on"]
     for key in ("bins_raw", "bins", "bins_photos_raw", "bins_photos"):

@@ -99,6 +99,8 @@ class PhotoCalibration:
     bins_photos_raw: list[dict]
     bins_photos: list[dict]
     robustness: dict[str, float]
+    accuracy: float  # the runtime's, crops included, on the validation images as stored
+    crops: int
 
     def update(self, metadata: dict) -> None:
         """Write the temperature, the calibration block and the calibration metrics into `metadata`."""
@@ -109,6 +111,8 @@ class PhotoCalibration:
             ece_photos_raw=self.ece_photos_raw,
             ece_photos=self.ece_photos,
             robustness=self.robustness,
+            runtime_accuracy=self.accuracy,
+            runtime_crops=self.crops,
         )
         metadata["calibration"] = {
             "temperature": self.temperature,
@@ -169,6 +173,8 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
         bins_photos_raw=bins_photos_raw,
         bins_photos=bins_photos,
         robustness={name: float((np.array(probs[name]).argmax(axis=1) == clean_targets).mean()) for name in CONDITIONS},
+        accuracy=float((clean.argmax(axis=1) == clean_targets).mean()),
+        crops=classifier.crops,
     )
 
 
@@ -205,6 +211,7 @@ def calibration_summary(metadata: dict) -> str:
     metrics = metadata["metrics"]
     photo_accuracy = np.mean([metrics["robustness"][name] for name in PHOTO_CONDITIONS])
     return (
+        f"runtime with {metrics['runtime_crops']} crop(s) {metrics['runtime_accuracy']:.3f}; "
         f"T={metadata['temperature']:.2f}: ECE {metrics['ece_raw']:.3f} → {metrics['ece']:.3f} clean, "
         f"{metrics['ece_photos_raw']:.3f} → {metrics['ece_photos']:.3f} on photo copies; "
         f"photo-copy accuracy {photo_accuracy:.3f} (mean of {len(PHOTO_CONDITIONS)} conditions)"

@@ -87,6 +87,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.p_low_quality,
         help="share of training images made smaller, softer and re-compressed, as phone photos come",
     )
+    p.add_argument(
+        "--tta-crops",
+        type=int,
+        choices=range(0, 7),
+        metavar="{0..6}",
+        default=d.tta_crops,
+        help="squares the runtime averages with the whole image (default %(default)s; written to model.json)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -145,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         p_crop=args.p_crop,
         crop_min_scale=args.crop_min_scale,
         p_low_quality=args.p_low_quality,
+        tta_crops=args.tta_crops,
         device=args.device,
         seed=args.seed,
         valid_pct=args.valid_pct,

@@ -22,7 +22,7 @@ class TrainConfig:
     pretrained: str = "auto"  # auto: offline package weights, else hub; hub; none
     sizes: tuple[int, ...] = (128, 256)
     epochs_frozen: int = 1
-    epochs_unfrozen: int = 4
+    epochs_unfrozen: int = 8
     bs: int = 32
     lr: float | None = 3e-3  # None: pick with lr_find
     lr_mult: float = 100.0  # earliest layers train at lr / lr_mult once unfrozen
@@ -30,11 +30,12 @@ class TrainConfig:
     max_rotate: float = 10.0
     max_zoom: float = 1.2
     max_lighting: float = 0.3
-    p_grey: float = 0.0  # share of training images turned grey
-    p_invert: float = 0.0  # share of training images with ink and paper swapped
-    p_crop: float = 0.0  # share of training images cut to a random part of the page
+    p_grey: float = 0.3  # share of training images turned grey
+    p_invert: float = 0.2  # share of training images with ink and paper swapped
+    p_crop: float = 0.5  # share of training images cut to a random part of the page
     crop_min_scale: float = 0.2  # smallest crop, as a share of the page's area
-    p_low_quality: float = 0.0  # share of training images made smaller, softer and re-compressed
+    p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
+    tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42
     valid_pct: float = 0.2

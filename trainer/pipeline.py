@@ -85,7 +85,7 @@ def run(config: TrainConfig) -> dict:
         "mean": list(result.mean),
         "std": list(result.std),
         "temperature": 1.0,  # until calibrate_run below fits it
-        "tta": {"crops": 0},
+        "tta": {"crops": config.tta_crops},
         "arch": config.arch,
         "metrics": metrics,
         "onnx": {"opset": export.OPSET, "parity_max_abs_diff": parity},
