@@ -157,7 +157,8 @@ def unknown_style(name: str, classes: list[str]) -> str:
 
 
 def status_text(version: str, metrics: dict, stats: Stats, uptime: timedelta, retrain: str | None) -> str:
-    accuracy = metrics.get("accuracy")
+    # The runtime's own figure (inference crops included) is what users get; older models only have the trainer's.
+    accuracy = metrics.get("runtime_accuracy", metrics.get("accuracy"))
     quality = (
         f", accuracy {accuracy:.1%} ({metrics.get('split', 'validation')} split)"
         if isinstance(accuracy, int | float)

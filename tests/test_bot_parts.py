@@ -10,11 +10,20 @@ import pytest
 from bot_harness import GREY, RED, image_bytes
 
 from bot.config import Settings
-from bot.db import ADMIN, USER, Database, NewPrediction
+from bot.db import ADMIN, USER, Database, NewPrediction, Stats
 from bot.image_store import ImageStore
 from bot.ratelimit import UserRateLimiter
 from bot.redact import MASK, RedactToken
-from bot.replies import Callback, band, bar, callback_data, parse_callback, resolve_style, style_name
+from bot.replies import (
+    Callback,
+    band,
+    bar,
+    callback_data,
+    parse_callback,
+    resolve_style,
+    status_text,
+    style_name,
+)
 from calligraphy.errors import UsageError
 
 TOKEN = "123:secret-token"
@@ -153,3 +162,11 @@ def test_token_is_redacted_from_messages_and_tracebacks(caplog):
     except RuntimeError:
         logger.exception("request failed")
     assert TOKEN not in caplog.text and caplog.text.count(MASK) == 2
+
+
+def test_status_reports_the_accuracy_users_get():
+    stats = Stats(0, 0, 0, 0, 0, 0)
+    metrics = {"accuracy": 0.865, "runtime_accuracy": 0.919, "split": "grouped"}
+    assert "accuracy 91.9% (grouped split)" in status_text("v2", metrics, stats, timedelta(0), None)
+    older = {"accuracy": 0.824, "split": "grouped"}
+    assert "accuracy 82.4% (grouped split)" in status_text("v1", older, stats, timedelta(0), None)
