@@ -6,13 +6,14 @@ comes mostly as rubbings in the data, polarity and colour become shortcuts that 
 
 from __future__ import annotations
 
-import io
 import math
 import random
 
 import torch
 from fastai.vision.all import PILImage, RandTransform, TensorImage
-from PIL import Image, ImageFilter
+from PIL import Image
+
+from trainer.photo_copies import low_quality
 
 
 class InkAndPaper(RandTransform):
@@ -87,11 +88,5 @@ class LowQualityCopy(RandTransform):
         self.quality = random.randint(30, 90)
 
     def encodes(self, x: PILImage) -> PILImage:
-        width, height = x.size
-        small = x.resize((max(1, round(width * self.factor)), max(1, round(height * self.factor))), Image.BILINEAR)
-        if self.blur > 0.1:
-            small = small.filter(ImageFilter.GaussianBlur(self.blur))
-        buffer = io.BytesIO()
-        small.convert("RGB").save(buffer, format="JPEG", quality=self.quality)
-        buffer.seek(0)
-        return PILImage(Image.open(buffer).convert("RGB").resize((width, height), Image.BILINEAR))
+        copy = low_quality(x, self.factor, self.blur, self.quality)
+        return PILImage(copy.resize(x.size, Image.BILINEAR))

@@ -23,6 +23,7 @@ JPEG_QUALITY = 90
 PAPER_TINT = (1.0, 0.9, 0.7)
 LIFTED_BLACK = 40
 DARKEST_LIGHT = 0.45
+MIN_BLUR = 0.1
 ORIGINAL = "original"
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
@@ -78,11 +79,18 @@ def page_crop(area: float) -> Transform:
     return crop
 
 
+def low_quality(img: Image.Image, scale: float, blur: float, quality: int) -> Image.Image:
+    """`img` as a phone or a forwarded chat photo delivers it: `scale` of the pixels per side, blurred by `blur` px
+    (below MIN_BLUR a blur shows nothing and is skipped), saved at JPEG `quality`."""
+    small = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    if blur > MIN_BLUR:
+        small = small.filter(ImageFilter.GaussianBlur(blur))
+    return decode_image(jpeg(small, quality=quality))
+
+
 def phone_photo(img: Image.Image, rng: random.Random) -> Image.Image:
     """A low-quality copy: 60% of the pixels per side, slightly blurred, saved at JPEG quality 50."""
-    small = img.resize((max(1, round(img.width * 0.6)), max(1, round(img.height * 0.6))), Image.Resampling.BILINEAR)
-    blurred = small.filter(ImageFilter.GaussianBlur(0.7))
-    return decode_image(jpeg(blurred, quality=50))
+    return low_quality(img, 0.6, 0.7, 50)
 
 
 # `original` is the page only re-encoded: the reference the other conditions are compared with.
