@@ -16,6 +16,7 @@ from model_store.runtime import Classifier, calibrate
 from trainer.config import TrainConfig
 from trainer.export import ExportError, check_parity, export_onnx
 from trainer.photo_copies import CONDITIONS
+from trainer.weights import offline_weights
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +128,6 @@ def test_cli_reports_a_malformed_exclusion_list_in_one_line(tmp_path, capsys):
 def test_offline_weights_map_onto_timm():
     import timm
 
-    from trainer.weights import offline_weights
-
     path = offline_weights("tf_efficientnet_lite0")
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     model.load_state_dict(torch.load(path, weights_only=True), strict=True)
@@ -157,3 +156,52 @@ def test_runtime_matches_the_fastai_learner(trained, tmp_path):
         expected = calibrate(expected.numpy()[None], metadata["temperature"])[0]
         got = classifier.predict(path.read_bytes())
         np.testing.assert_allclose(list(got.probs.values()), expected, atol=1e-3, err_msg=f"image {i}")
+
+
+def test_a_run_can_continue_from_another_runs_weights(trained, tmp_path):
+    """--init-from starts from the earlier run's trained weights, not ImageNet's: a frozen stage keeps its body."""
+    from fastai.vision.all import load_learner
+
+    from trainer.pipeline import run
+
+    root, previous, _ = trained
+    config = TrainConfig(
+        data=root,
+        out=tmp_path / "continued",
+        sizes=(64,),
+        epochs_frozen=1,
+        epochs_unfrozen=0,
+        bs=8,
+        seed=1,
+        valid_pct=0.25,
+        export_learner=True,
+        exclude=None,
+        init_from=previous,
+    )
+    metadata = run(config)
+    assert metadata["input_size"] == 64 and metadata["training"]["init_from"] == str(previous)
+    before = load_learner(previous / "learner.pkl").model[0].model.conv_stem.weight
+    after = load_learner(tmp_path / "continued" / "learner.pkl").model[0].model.conv_stem.weight
+    fresh = torch.load(offline_weights("tf_efficientnet_lite0"), weights_only=True)["conv_stem.weight"]
+    assert torch.equal(after, before)
+    assert not torch.equal(after, fresh)
+
+
+def test_cli_refuses_a_run_without_learner_in_one_line(trained, tmp_path, capsys):
+    root, _, _ = trained
+    (tmp_path / "run").mkdir()
+    status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(tmp_path / "run")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no learner.pkl to continue from" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_refuses_a_run_trained_on_other_classes_in_one_line(trained, tmp_path, capsys):
+    _, previous, _ = trained
+    data = make_dataset(tmp_path / "data", per_class=10, classes=("dots", "vertical"))
+    status = main(["train", "--data", str(data), "--out", str(tmp_path / "out"), "--init-from", str(previous)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was trained on classes" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

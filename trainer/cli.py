@@ -106,6 +106,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="also train on a plain random split and report its (leaky) accuracy",
     )
     p.add_argument("--export-learner", action="store_true", help="also save fastai's learner.pkl")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="DIR",
+        help="start from a finished run's weights (its learner.pkl) instead of the pretrained backbone, "
+        "e.g. to add a larger stage: --init-from runs/v3 --sizes 320",
+    )
     exclusion = p.add_mutually_exclusive_group()
     exclusion.add_argument(
         "--exclude",
@@ -161,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         random_baseline=args.random_baseline,
         export_learner=args.export_learner,
         exclude=args.exclude,
+        init_from=args.init_from,
     )
     from trainer.pipeline import run as run_pipeline
     from trainer.pipeline import summary_line

@@ -43,11 +43,13 @@ class TrainConfig:
     export_learner: bool = False
     num_workers: int | None = None
     exclude: Path | None = DEFAULT_EXCLUSIONS  # file,label,reason CSV of images kept out of training
+    init_from: Path | None = None  # a finished run's directory (with learner.pkl) to continue from
 
     def as_json(self) -> dict:
         values = asdict(self)
         values["data"] = str(self.data)
         values["out"] = str(self.out)
         values["exclude"] = None if self.exclude is None else str(self.exclude)
+        values["init_from"] = None if self.init_from is None else str(self.init_from)
         values["sizes"] = list(self.sizes)
         return values

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import timm
@@ -22,11 +24,13 @@ from fastai.vision.all import (
     accuracy,
     aug_transforms,
     imagenet_stats,
+    load_learner,
     parent_label,
     set_seed,
     vision_learner,
 )
 
+from calligraphy.errors import UsageError
 from trainer.augment import InkAndPaper, LowQualityCopy, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import Dataset
@@ -111,12 +115,31 @@ def _create_learner(dls, config: TrainConfig) -> Learner:
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
 
 
+def _continue_from(learn: Learner, run_dir: Path) -> None:
+    """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it."""
+    path = run_dir / "learner.pkl"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no learner.pkl to continue from (train it with --export-learner)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fastai warns that pickles run code: this one is our own run's
+        previous = load_learner(path, cpu=True)
+    if list(previous.dls.vocab) != list(learn.dls.vocab):
+        raise UsageError(f"{run_dir} was trained on classes {list(previous.dls.vocab)}, not {list(learn.dls.vocab)}")
+    try:
+        learn.model.load_state_dict(previous.model.state_dict())
+    except RuntimeError as error:
+        raise UsageError(f"{run_dir} holds another architecture's weights: {str(error).splitlines()[0]}") from None
+    log.info("continuing from %s", run_dir)
+
+
 def train(dataset: Dataset, valid_idx: list[int], config: TrainConfig) -> TrainResult:
     """Run every stage of the schedule and return the learner, on the CPU, ready for export."""
     set_seed(config.seed, reproducible=True)
     device = resolve_device(config.device)
     mean, std = normalisation(config.arch)
     learn = _create_learner(make_dataloaders(dataset, valid_idx, config.sizes[0], config, device), config)
+    if config.init_from is not None:
+        _continue_from(learn, config.init_from)
     if device.type == "cuda":
         learn = learn.to_fp16()
     result = TrainResult(learn=learn, mean=mean, std=std, device=str(device))
