@@ -104,13 +104,18 @@ def test_parity_check_fails_loudly_on_a_different_model(trained, tmp_path):
         check_parity(other, tmp_path / "m.onnx", batch)
 
 
+def assert_refused_in_one_line(status: int, capsys, message: str, out) -> None:
+    """A usage error: exit status 2, one line on stderr that says why, no traceback, nothing written."""
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_cli_refuses_a_single_class_before_training(tmp_path, capsys):
     root = make_dataset(tmp_path / "data", per_class=3, classes=("dots",))
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out")])
-    assert status == 2
-    err = capsys.readouterr().err
-    assert "at least two class folders" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert_refused_in_one_line(status, capsys, "at least two class folders", tmp_path / "out")
 
 
 def test_cli_reports_a_malformed_exclusion_list_in_one_line(tmp_path, capsys):
@@ -119,10 +124,7 @@ def test_cli_reports_a_malformed_exclusion_list_in_one_line(tmp_path, capsys):
     status = main(
         ["train", "--data", str(root), "--out", str(tmp_path / "out"), "--exclude", str(tmp_path / "exclude.csv")]
     )
-    assert status == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "missing column(s) label, reason" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert_refused_in_one_line(status, capsys, "missing column(s) label, reason", tmp_path / "out")
 
 
 def test_offline_weights_map_onto_timm():
@@ -191,17 +193,11 @@ def test_cli_refuses_a_run_without_learner_in_one_line(trained, tmp_path, capsys
     root, _, _ = trained
     (tmp_path / "run").mkdir()
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(tmp_path / "run")])
-    assert status == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "has no learner.pkl to continue from" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert_refused_in_one_line(status, capsys, "has no learner.pkl to continue from", tmp_path / "out")
 
 
 def test_cli_refuses_a_run_trained_on_other_classes_in_one_line(trained, tmp_path, capsys):
     _, previous, _ = trained
     data = make_dataset(tmp_path / "data", per_class=10, classes=("dots", "vertical"))
     status = main(["train", "--data", str(data), "--out", str(tmp_path / "out"), "--init-from", str(previous)])
-    assert status == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "was trained on classes" in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert_refused_in_one_line(status, capsys, "was trained on classes", tmp_path / "out")
