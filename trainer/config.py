@@ -46,10 +46,6 @@ class TrainConfig:
     init_from: Path | None = None  # a finished run's directory (with learner.pkl) to continue from
 
     def as_json(self) -> dict:
-        values = asdict(self)
-        values["data"] = str(self.data)
-        values["out"] = str(self.out)
-        values["exclude"] = None if self.exclude is None else str(self.exclude)
-        values["init_from"] = None if self.init_from is None else str(self.init_from)
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
         values["sizes"] = list(self.sizes)
         return values
