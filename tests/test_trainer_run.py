@@ -201,3 +201,24 @@ def test_cli_refuses_a_run_trained_on_other_classes_in_one_line(trained, tmp_pat
     data = make_dataset(tmp_path / "data", per_class=10, classes=("dots", "vertical"))
     status = main(["train", "--data", str(data), "--out", str(tmp_path / "out"), "--init-from", str(previous)])
     assert_refused_in_one_line(status, capsys, "was trained on classes", tmp_path / "out")
+
+
+def test_train_seed_changes_the_data_order_but_not_the_starting_weights(trained):
+    """Runs that differ only in --train-seed start from the same head, so their weights can be averaged."""
+    from trainer.data import scan_dataset
+    from trainer.train import build_learner
+
+    root, _, _ = trained
+    dataset = scan_dataset(root)
+    valid_idx = list(range(0, len(dataset.items), 4))
+
+    def start(train_seed: int | None):
+        config = TrainConfig(data=root, out=root, sizes=(32,), bs=8, seed=1, exclude=None, train_seed=train_seed)
+        learn = build_learner(dataset, valid_idx, config, torch.device("cpu"))
+        return learn.model.state_dict(), list(learn.dls.train.get_idxs())
+
+    (weights_1, order_1), (weights_2, order_2), (_, order_1b) = start(1), start(2), start(1)
+    assert all(torch.equal(weights_1[k], weights_2[k]) for k in weights_1)
+    assert order_1 != order_2 and order_1 == order_1b
+    default_weights, _ = start(None)
+    assert all(torch.equal(weights_1[k], default_weights[k]) for k in weights_1)

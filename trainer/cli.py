@@ -97,7 +97,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of the model's start")
+    p.add_argument(
+        "--train-seed",
+        type=int,
+        default=d.train_seed,
+        help="reseed data order and augmentation after the model is built: runs that differ only here start "
+        "from the same weights and can be averaged (default: --seed drives training too)",
+    )
+    p.add_argument(
+        "--members",
+        type=int,
+        choices=range(1, 9),
+        metavar="{1..8}",
+        default=d.members,
+        help="train this many runs that differ only in data order and augmentation and average their weights "
+        "(a model soup): about that many times the training time, one model's inference cost "
+        "(default %(default)s)",
+    )
     p.add_argument("--valid-pct", type=_fraction, default=d.valid_pct)
     p.add_argument("--num-workers", type=int, default=None, help="data loader processes (default: 0 on CPU)")
     p.add_argument(
@@ -163,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         tta_crops=args.tta_crops,
         device=args.device,
         seed=args.seed,
+        train_seed=args.train_seed,
+        members=args.members,
         valid_pct=args.valid_pct,
         num_workers=args.num_workers,
         random_baseline=args.random_baseline,

@@ -37,7 +37,13 @@ class TrainConfig:
     p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
     tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
     device: str = "auto"  # auto | cpu | cuda
-    seed: int = 42
+    seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set
+    # Reseeds data order, augmentation and dropout once the model is built: runs that differ only here start from
+    # the same weights (same head), so their weights can be averaged. None: `seed` drives training too.
+    train_seed: int | None = None
+    # Runs trained from the same start with train seeds train_seed, +1, +2, ... and averaged in weight space (a
+    # model soup, see trainer/soup.py): about `members` times the training time, one model's inference cost.
+    members: int = 1
     valid_pct: float = 0.2
     random_baseline: bool = False
     export_learner: bool = False

@@ -21,6 +21,7 @@ from trainer.data import (
     read_exclusions,
     scan_dataset,
 )
+from trainer.soup import train_soup
 from trainer.train import train, validation_predictions
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,14 @@ def run(config: TrainConfig) -> dict:
         len(valid_idx),
     )
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
-    result = train(train_set, train_valid_idx, config)
+    result = train_soup(train_set, train_valid_idx, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)
     metrics = report.classification_metrics(probs, targets, classes)
     metrics["split"] = "grouped"
+    if result.member_accuracy:
+        metrics["member_accuracy"] = result.member_accuracy
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)

@@ -56,19 +56,25 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path, t
 
 
 def plot_history(history: list[dict], path: Path) -> None:
-    """Loss and accuracy per epoch across all stages, with stage boundaries marked."""
+    """Loss and accuracy per epoch across all stages, with stage boundaries marked; a soup's members each
+    get their own curves."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
-    steps = np.arange(1, len(history) + 1)
-    loss_ax.plot(steps, [h["train_loss"] for h in history], label="train loss")
-    loss_ax.plot(steps, [h["valid_loss"] for h in history], label="valid loss")
-    acc_ax.plot(steps, [h["accuracy"] for h in history], color="tab:green", label="valid accuracy")
-    for i in range(1, len(history)):
-        if (history[i]["size"], history[i]["phase"]) != (history[i - 1]["size"], history[i - 1]["phase"]):
+    members = sorted({h.get("member", 0) for h in history})
+    for member in members:
+        rows = [h for h in history if h.get("member", 0) == member]
+        steps = np.arange(1, len(rows) + 1)
+        suffix = f", member {member + 1}" if len(members) > 1 else ""
+        loss_ax.plot(steps, [h["train_loss"] for h in rows], label="train loss" + suffix)
+        loss_ax.plot(steps, [h["valid_loss"] for h in rows], label="valid loss" + suffix)
+        acc_ax.plot(steps, [h["accuracy"] for h in rows], label="valid accuracy" + suffix)
+    first = [h for h in history if h.get("member", 0) == members[0]] if history else []
+    for i in range(1, len(first)):
+        if (first[i]["size"], first[i]["phase"]) != (first[i - 1]["size"], first[i - 1]["phase"]):
             for ax in (loss_ax, acc_ax):
                 ax.axvline(i + 0.5, color="grey", lw=0.6, ls="--")
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch (all stages)")
-        ax.legend()
+        ax.legend(fontsize=7)
     acc_ax.set_ylim(0, 1)
     labels = sorted({f"{h['size']}px {h['phase']}" for h in history})
     fig.suptitle("stages: " + ", ".join(labels), fontsize=9)

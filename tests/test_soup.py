@@ -1,0 +1,79 @@
+"""Model soups: runs from one start, trained with different data orders, averaged in weight space."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from datasets import make_dataset
+from torch import nn
+
+from calligraphy.cli import main
+from trainer.config import TrainConfig
+from trainer.soup import average_weights, member_seeds
+
+
+def _net(fill: float, batches: int) -> nn.Module:
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            tensor.fill_(batches if not tensor.is_floating_point() else fill)
+    return net
+
+
+def test_average_weights_means_floats_and_keeps_the_first_models_counters():
+    averaged = average_weights([_net(1.0, 5), _net(2.0, 7), _net(6.0, 9)])
+    assert torch.equal(averaged["0.weight"], torch.full((2, 2), 3.0))
+    assert torch.equal(averaged["1.running_var"], torch.full((2,), 3.0))
+    assert averaged["1.num_batches_tracked"].item() == 5
+    assert averaged["1.num_batches_tracked"].dtype == torch.long
+
+
+def test_average_weights_refuses_models_with_other_layers():
+    with pytest.raises(ValueError, match="different layers"):
+        average_weights([_net(1.0, 0), nn.Sequential(nn.Linear(2, 2))])
+    with pytest.raises(ValueError, match="at least one"):
+        average_weights([])
+
+
+def test_member_seeds_start_with_the_single_runs_seed():
+    assert member_seeds(None, 1) == [None]
+    assert member_seeds(None, 3) == [None, 1, 2]
+    assert member_seeds(5, 3) == [5, 6, 7]
+
+
+def test_a_soup_is_the_average_of_its_members_trained_alone(tmp_path):
+    from trainer.data import scan_dataset
+    from trainer.soup import train_soup
+    from trainer.train import train
+
+    root = make_dataset(tmp_path / "data", per_class=8)
+    dataset = scan_dataset(root)
+    valid_idx = list(range(0, len(dataset.items), 4))
+    config = TrainConfig(data=root, out=tmp_path, sizes=(32,), epochs_frozen=1, epochs_unfrozen=1, bs=8, exclude=None)
+
+    soup = train_soup(dataset, valid_idx, replace(config, members=2))
+    alone = [train(dataset, valid_idx, replace(config, train_seed=seed)).learn.model for seed in (None, 1)]
+    expected = average_weights(alone)
+    got = soup.learn.model.state_dict()
+    assert not torch.equal(alone[0].state_dict()["1.8.weight"], alone[1].state_dict()["1.8.weight"])
+    assert all(torch.allclose(got[key].float(), expected[key].float(), atol=1e-6) for key in expected)
+    assert len(soup.member_accuracy) == 2 and all(0.0 <= a <= 1.0 for a in soup.member_accuracy)
+    assert {row["member"] for row in soup.history} == {0, 1}
+    assert len(soup.history) == 2 * 2
+
+
+def test_cli_trains_a_soup_and_reports_its_members(tmp_path, capsys):
+    root = make_dataset(tmp_path / "data", per_class=8)
+    out = tmp_path / "soup"
+    args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
+    args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "2"]
+    assert main(args) == 0
+    metadata = json.loads((out / "model.json").read_text())
+    assert metadata["training"]["members"] == 2
+    assert len(metadata["metrics"]["member_accuracy"]) == 2
+    assert {row["member"] for row in metadata["history"]} == {0, 1}
+    assert (out / "history.png").stat().st_size > 0
+    assert "trained tf_efficientnet_lite0" in capsys.readouterr().out
