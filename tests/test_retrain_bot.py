@@ -30,7 +30,7 @@ from bot.runs import RunLog
 from model_store.store import ModelStore
 
 # Seconds on a loaded 2-core machine: fastai's import and one epoch at 32 px.
-TINY = ("--sizes", "32", "--epochs-frozen", "1", "--epochs-unfrozen", "0", "--bs", "8")
+TINY = ("--sizes", "32", "--epochs-frozen", "1", "--epochs-unfrozen", "0", "--bs", "8", "--members", "1")
 TRAIN_TIMEOUT = 240
 
 

@@ -64,9 +64,10 @@ def plot_history(history: list[dict], path: Path) -> None:
         rows = [h for h in history if h.get("member", 0) == member]
         steps = np.arange(1, len(rows) + 1)
         suffix = f", member {member + 1}" if len(members) > 1 else ""
-        loss_ax.plot(steps, [h["train_loss"] for h in rows], label="train loss" + suffix)
-        loss_ax.plot(steps, [h["valid_loss"] for h in rows], label="valid loss" + suffix)
-        acc_ax.plot(steps, [h["accuracy"] for h in rows], label="valid accuracy" + suffix)
+        colour = f"C{member}"
+        loss_ax.plot(steps, [h["train_loss"] for h in rows], color=colour, label="train loss" + suffix)
+        loss_ax.plot(steps, [h["valid_loss"] for h in rows], color=colour, ls="--", label="valid loss" + suffix)
+        acc_ax.plot(steps, [h["accuracy"] for h in rows], color=colour, label="valid accuracy" + suffix)
     first = [h for h in history if h.get("member", 0) == members[0]] if history else []
     for i in range(1, len(first)):
         if (first[i]["size"], first[i]["phase"]) != (first[i - 1]["size"], first[i - 1]["phase"]):
