@@ -66,14 +66,17 @@ def test_a_soup_is_the_average_of_its_members_trained_alone(tmp_path):
 
 
 def test_cli_trains_a_soup_and_reports_its_members(tmp_path, capsys):
+    """The random-split baseline trains the same recipe, soup included, on the leaky split."""
     root = make_dataset(tmp_path / "data", per_class=8)
     out = tmp_path / "soup"
     args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
-    args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "2"]
+    args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude"]
+    args += ["--members", "2", "--random-baseline"]
     assert main(args) == 0
     metadata = json.loads((out / "model.json").read_text())
     assert metadata["training"]["members"] == 2
     assert len(metadata["metrics"]["member_accuracy"]) == 2
+    assert 0.0 <= metadata["metrics"]["random_split_accuracy"] <= 1.0
     assert {row["member"] for row in metadata["history"]} == {0, 1}
     assert (out / "history.png").stat().st_size > 0
-    assert "trained tf_efficientnet_lite0" in capsys.readouterr().out
+    assert "random split" in capsys.readouterr().out
