@@ -22,7 +22,7 @@ from trainer.data import (
     scan_dataset,
 )
 from trainer.soup import train_soup
-from trainer.train import validation_predictions
+from trainer.train import validation_accuracy, validation_predictions
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ log = logging.getLogger(__name__)
 def _random_split_accuracy(dataset: Dataset, exclusions: dict[str, str], config: TrainConfig) -> float:
     """The same recipe on a plain random split: the leaky number the seed reported, for contrast."""
     valid_idx = random_split(len(dataset.items), config.valid_pct, config.seed)
-    result = train_soup(*exclude_from_training(dataset, valid_idx, exclusions), config)
-    probs, targets = validation_predictions(result.learn)
-    return float((probs.argmax(axis=1) == targets).mean())
+    return validation_accuracy(train_soup(*exclude_from_training(dataset, valid_idx, exclusions), config).learn)
 
 
 def run(config: TrainConfig) -> dict:

@@ -16,7 +16,7 @@ from torch import nn
 
 from trainer.config import TrainConfig
 from trainer.data import Dataset
-from trainer.train import TrainResult, train, validation_predictions
+from trainer.train import TrainResult, train, validation_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,8 @@ def train_soup(dataset: Dataset, valid_idx: list[int], config: TrainConfig) -> T
         results.append(train(dataset, valid_idx, replace(config, train_seed=seed)))
     soup = results[0]
     if len(results) > 1:
-        soup.member_accuracy = [_accuracy(result) for result in results]
+        soup.member_accuracy = [validation_accuracy(result.learn) for result in results]
         soup.learn.model.load_state_dict(average_weights([result.learn.model for result in results]))
         soup.history = [dict(row, member=m) for m, result in enumerate(results) for row in result.history]
         soup.stage_seconds = [sum(seconds) for seconds in zip(*(r.stage_seconds for r in results), strict=True)]
     return soup
-
-
-def _accuracy(result: TrainResult) -> float:
-    probs, targets = validation_predictions(result.learn)
-    return float((probs.argmax(axis=1) == targets).mean())

@@ -197,3 +197,9 @@ def validation_predictions(learn: Learner) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and true class indices on the validation set, in the learner's vocab order."""
     probs, targets = learn.get_preds(ds_idx=1)
     return probs.numpy(), targets.numpy()
+
+
+def validation_accuracy(learn: Learner) -> float:
+    """Share of validation images whose most probable class is the true one."""
+    probs, targets = validation_predictions(learn)
+    return float((probs.argmax(axis=1) == targets).mean())
