@@ -1,4 +1,4 @@
-"""Our augmentations (ink and paper, page crops, low-quality copies) touch training images, never validation."""
+"""Our augmentations (ink and paper, page crops, mounts, low-quality copies) touch training images, never validation."""
 
 import random
 
@@ -9,7 +9,7 @@ from datasets import make_dataset
 from fastai.vision.all import PILImage, TensorImage
 from PIL import Image
 
-from trainer.augment import InkAndPaper, LowQualityCopy, PageCrop
+from trainer.augment import InkAndPaper, LowQualityCopy, Mount, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import scan_dataset
 from trainer.train import make_dataloaders
@@ -59,6 +59,24 @@ def test_page_crop_cuts_a_part_of_the_page_in_training():
 def test_page_crop_leaves_validation_and_unpicked_images_whole():
     assert PageCrop(min_scale=0.2, p=1.0)((_page(),), split_idx=1)[0].size == (400, 600)
     assert PageCrop(min_scale=0.2, p=0.0)((_page(),), split_idx=0)[0].size == (400, 600)
+
+
+def test_mount_shows_the_page_as_a_fan_or_with_margins_in_training():
+    random.seed(1)
+    mount = Mount(p=1.0)
+    outs = [mount((_page(),), split_idx=0)[0] for _ in range(40)]
+    assert all(isinstance(o, PILImage) and o.mode == "RGB" for o in outs)
+    fans = [o for o in outs if o.size == (400, 600)]
+    framed = [o for o in outs if o.size != (400, 600)]
+    assert 5 < len(fans) < 35 and all(w > 400 and h > 600 for w, h in (o.size for o in framed))
+    assert all(np.asarray(o)[300, 200].tolist() == [255, 255, 255] for o in fans), "the middle of a fan is the page"
+    assert len({tuple(np.asarray(o)[0, 0]) for o in fans}) > 1, "mounts come in many colours"
+
+
+def test_mount_leaves_validation_alone():
+    assert Mount(p=1.0)((_page(),), split_idx=1)[0].size == (400, 600)
+    page = _page()
+    assert np.array_equal(np.asarray(Mount(p=0.0)((page,), split_idx=0)[0]), np.asarray(page))
 
 
 def test_low_quality_copy_keeps_size_and_softens_edges_in_training():

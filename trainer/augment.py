@@ -13,7 +13,7 @@ import torch
 from fastai.vision.all import PILImage, RandTransform, TensorImage
 from PIL import Image
 
-from trainer.photo_copies import low_quality
+from trainer.photo_copies import low_quality, mounted
 
 
 class InkAndPaper(RandTransform):
@@ -90,3 +90,17 @@ class LowQualityCopy(RandTransform):
     def encodes(self, x: PILImage) -> PILImage:
         copy = low_quality(x, self.factor, self.blur, self.quality)
         return PILImage(copy.resize(x.size, Image.BILINEAR))
+
+
+class Mount(RandTransform):
+    """Training only: with probability `p`, the page as a round fan or with margins, on a mount of any colour.
+
+    Works are photographed framed, mounted or as fans; with only edge-to-edge scans in training, a round outline
+    or a coloured border pulls the prediction toward whichever style came that way most often.
+    """
+
+    order = 0  # on the decoded page, after PageCrop (same order, listed first), before Resize (1)
+    split_idx = 0
+
+    def encodes(self, x: PILImage) -> PILImage:
+        return PILImage(mounted(x, random.Random(random.random())))

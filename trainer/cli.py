@@ -88,6 +88,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="share of training images made smaller, softer and re-compressed, as phone photos come",
     )
     p.add_argument(
+        "--p-mount",
+        type=_probability,
+        default=d.p_mount,
+        help="share of training images shown as a round fan or with margins, on a mount of any colour",
+    )
+    p.add_argument(
         "--tta-crops",
         type=int,
         choices=range(0, 7),
@@ -177,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         p_crop=args.p_crop,
         crop_min_scale=args.crop_min_scale,
         p_low_quality=args.p_low_quality,
+        p_mount=args.p_mount,
         tta_crops=args.tta_crops,
         device=args.device,
         seed=args.seed,

@@ -35,6 +35,7 @@ class TrainConfig:
     p_crop: float = 0.5  # share of training images cut to a random part of the page
     crop_min_scale: float = 0.2  # smallest crop, as a share of the page's area
     p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
+    p_mount: float = 0.0  # share of training images shown as a round fan or with margins of any colour
     tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set

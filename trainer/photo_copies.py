@@ -1,7 +1,8 @@
 """Photo-like copies of a page: what users send instead of clean scans, made the same way for the same seed.
 
 Each condition mimics one way a phone photo differs from the dataset's scans (a rubbing-like inversion, grey, a
-tilted shot, yellowed paper, uneven light, a few characters or a quarter of the page, a phone-quality copy).
+tilted shot, yellowed paper, uneven light, a few characters or a quarter of the page, a phone-quality copy, a
+round fan or margins of a mount or wall around the page).
 Random parameters come from the seed, the condition and the file name, so every model and every run that asks
 for the copies of one file sees identical images. Used to calibrate the temperature and to measure robustness
 (`trainer.calibrate`) and by `benchmarks/robustness.py`.
@@ -15,7 +16,7 @@ import random
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from model_store.images import decode_image
 
@@ -88,6 +89,32 @@ def low_quality(img: Image.Image, scale: float, blur: float, quality: int) -> Im
     return decode_image(jpeg(small, quality=quality))
 
 
+def mount_colour(rng: random.Random) -> tuple[int, int, int]:
+    """Any flat colour: the silk, card or wall around a work is not a cue to its style."""
+    return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+
+
+def round_fan(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A round fan: the page seen through the ellipse it fills, on a mount of a random colour."""
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, img.width - 1, img.height - 1), fill=255)
+    return Image.composite(img, Image.new("RGB", img.size, mount_colour(rng)), mask)
+
+
+def with_margins(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A work photographed on a wall: the page fills 60–90% of each side of the picture, anywhere in it."""
+    share = rng.uniform(0.6, 0.9)
+    width, height = round(img.width / share), round(img.height / share)
+    canvas = Image.new("RGB", (width, height), mount_colour(rng))
+    canvas.paste(img, (rng.randint(0, width - img.width), rng.randint(0, height - img.height)))
+    return canvas
+
+
+def mounted(img: Image.Image, rng: random.Random) -> Image.Image:
+    """One of the two ways a work sits in a photo with something around it: a round fan or margins."""
+    return rng.choice((round_fan, with_margins))(img, rng)
+
+
 def phone_photo(img: Image.Image, rng: random.Random) -> Image.Image:
     """A low-quality copy: 60% of the pixels per side, slightly blurred, saved at JPEG quality 50."""
     return low_quality(img, 0.6, 0.7, 50)
@@ -104,6 +131,8 @@ CONDITIONS: dict[str, Transform] = {
     "few characters": page_crop(1 / 9),
     "quarter page": page_crop(1 / 4),
     "phone photo": phone_photo,
+    "round fan": round_fan,
+    "with margins": with_margins,
 }
 
 # The conditions that stand for photos: everything but the re-encoded original.
