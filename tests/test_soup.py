@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from cli_checks import assert_refused_in_one_line
 from datasets import make_dataset
 from torch import nn
 
@@ -80,3 +81,73 @@ def test_cli_trains_a_soup_and_reports_its_members(tmp_path, capsys):
     assert {row["member"] for row in metadata["history"]} == {0, 1}
     assert (out / "history.png").stat().st_size > 0
     assert "random split" in capsys.readouterr().out
+
+
+def _train(root, out, *extra: str) -> dict:
+    args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
+    args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "1"]
+    assert main([*args, "--export-learner", *extra]) == 0
+    return json.loads((out / "model.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """Two runs from one start: the default recipe, and a variant with another train seed and mounts."""
+    base = tmp_path_factory.mktemp("runs")
+    root = make_dataset(base / "data", per_class=8)
+    runs = [base / "a", base / "b"]
+    metas = [_train(root, runs[0]), _train(root, runs[1], "--train-seed", "1", "--p-mount", "0.5")]
+    return root, runs, metas
+
+
+def _model(run) -> nn.Module:
+    from trainer.train import load_run_learner
+
+    return load_run_learner(run).model
+
+
+def test_soup_command_averages_finished_runs_and_calibrates_the_result(finished_runs, tmp_path, capsys):
+    from model_store.runtime import Classifier
+
+    root, runs, metas = finished_runs
+    out = tmp_path / "soup"
+    assert main(["soup", "--out", str(out), "--data", str(root), "--export-learner", *map(str, runs)]) == 0
+    expected, got = average_weights([_model(run) for run in runs]), _model(out).state_dict()
+    assert not torch.equal(_model(runs[0]).state_dict()["1.8.weight"], _model(runs[1]).state_dict()["1.8.weight"])
+    assert all(torch.allclose(got[k].float(), expected[k].float(), atol=1e-6) for k in expected)
+    metadata = json.loads((out / "model.json").read_text())
+    assert metadata["training"]["members"] == 2
+    assert metadata["metrics"]["member_accuracy"] == [m["metrics"]["accuracy"] for m in metas]
+    assert [a["run"] for a in metadata["assembled_from"]] == [str(r) for r in runs]
+    assert metadata["assembled_from"][1]["training"]["p_mount"] == 0.5
+    assert {row["member"] for row in metadata["history"]} == {0, 1}
+    assert metadata["dataset"]["valid_files"] == metas[0]["dataset"]["valid_files"]
+    assert metadata["temperature"] == metadata["calibration"]["temperature"] > 0
+    assert (out / "history.png").stat().st_size > 0 and (out / "reliability.png").stat().st_size > 0
+    file = metadata["dataset"]["valid_files"][0]
+    assert Classifier(out).predict((root / file).read_bytes()).label in metadata["classes"]
+    assert "soup of 2 runs" in capsys.readouterr().out
+
+
+def test_soup_command_refuses_runs_that_cannot_be_averaged(finished_runs, tmp_path, capsys):
+    import shutil
+
+    root, runs, _ = finished_runs
+    out = tmp_path / "soup"
+    other_start = tmp_path / "other-start"
+    shutil.copytree(runs[1], other_start)
+    meta = json.loads((other_start / "model.json").read_text())
+    meta["training"]["seed"] = 7
+    (other_start / "model.json").write_text(json.dumps(meta))
+    no_learner = tmp_path / "no-learner"
+    shutil.copytree(runs[1], no_learner)
+    (no_learner / "learner.pkl").unlink()
+
+    base = ["soup", "--out", str(out), "--data", str(root)]
+    assert_refused_in_one_line(main([*base, str(runs[0]), str(other_start)]), capsys, "did not start alike", out)
+    assert_refused_in_one_line(main([*base, str(runs[0]), str(no_learner)]), capsys, "has no learner.pkl", out)
+    assert_refused_in_one_line(main([*base, str(runs[0])]), capsys, "at least two runs", out)
+    missing = str(tmp_path / "missing")
+    assert_refused_in_one_line(main([*base, str(runs[0]), missing]), capsys, "is not a training run", out)
+    onto_a_run = ["soup", "--out", str(runs[1]), "--data", str(root), *map(str, runs)]
+    assert_refused_in_one_line(main(onto_a_run), capsys, "exists", tmp_path / "x")

@@ -9,6 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from cli_checks import assert_refused_in_one_line
 from datasets import make_dataset, pattern_image, scribble_image
 
 from calligraphy.cli import main
@@ -105,14 +106,6 @@ def test_parity_check_fails_loudly_on_a_different_model(trained, tmp_path):
         check_parity(other, tmp_path / "m.onnx", batch)
 
 
-def assert_refused_in_one_line(status: int, capsys, message: str, out) -> None:
-    """A usage error: exit status 2, one line on stderr that says why, no traceback, nothing written."""
-    assert status == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err and "Traceback" not in err
-    assert not out.exists()
-
-
 def test_cli_refuses_a_single_class_before_training(tmp_path, capsys):
     root = make_dataset(tmp_path / "data", per_class=3, classes=("dots",))
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out")])
@@ -195,7 +188,7 @@ def test_cli_refuses_a_run_without_learner_in_one_line(trained, tmp_path, capsys
     root, _, _ = trained
     (tmp_path / "run").mkdir()
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(tmp_path / "run")])
-    assert_refused_in_one_line(status, capsys, "has no learner.pkl to continue from", tmp_path / "out")
+    assert_refused_in_one_line(status, capsys, "has no learner.pkl (train it with --export-learner)", tmp_path / "out")
 
 
 def test_cli_refuses_a_run_trained_on_other_classes_in_one_line(trained, tmp_path, capsys):

@@ -154,14 +154,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "calibrate",
         help="refit a trained run's temperature on its validation images and their photo-like copies",
         description="Predict the run's validation images and photo-like copies of them (inverted, grey, tilted, "
-        "yellowed, uneven light, page crops, phone quality), fit one temperature on both, and rewrite the run's "
-        "model.json (temperature, calibration, calibration metrics) and reliability.png in place. "
-        "For runs trained before training did this itself; stored versions are read-only.",
+        "yellowed, uneven light, page crops, phone quality, a round fan, margins), fit one temperature on both, "
+        "and rewrite the run's model.json (temperature, calibration, calibration metrics) and reliability.png in "
+        "place. For runs trained before training did this itself; stored versions are read-only.",
     )
     c.add_argument("--model", type=Path, required=True, metavar="DIR", help="the run directory (train's --out)")
     c.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset the run was trained on")
     c.add_argument("--seed", type=int, default=0, help="seed for the copies' random parameters (default 0)")
     c.set_defaults(func=run_calibrate)
+
+    s = sub.add_parser(
+        "soup",
+        help="average the weights of runs trained separately into one model (a model soup)",
+        description="Average the learner.pkl weights of finished runs (trained with --export-learner from the same "
+        "--seed, arch and split, e.g. with other --train-seed values or a recipe variant), then export, measure "
+        "and calibrate the average as training does. What --members N does, from runs that already exist.",
+    )
+    s.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories (train's --out)")
+    s.add_argument("--out", type=Path, required=True, metavar="DIR", help="new run directory to write")
+    s.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset the runs were trained on")
+    s.add_argument("--export-learner", action="store_true", help="also save the soup's learner.pkl")
+    s.set_defaults(func=run_soup)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,4 +222,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     metadata = calibrate_run(args.model, args.data, args.seed)
     print(f"calibrated {args.model}: {calibration_summary(metadata)}")
+    return 0
+
+
+def run_soup(args: argparse.Namespace) -> int:
+    from trainer.assemble import assemble_soup
+    from trainer.pipeline import summary_line
+
+    metadata = assemble_soup(args.runs, args.out, args.data, export_learner=args.export_learner)
+    print(f"soup of {len(args.runs)} runs → {args.out}: {summary_line(metadata)}")
     return 0

@@ -67,13 +67,7 @@ def run(config: TrainConfig) -> dict:
     parity = export.check_parity(model, out / "model.onnx", batch)
     train_seconds = time.perf_counter() - started
 
-    report.plot_confusion(
-        metrics["confusion"],
-        classes,
-        out / "confusion.png",
-        f"grouped validation split: accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']})",
-    )
-    report.plot_history(result.history, out / "history.png")
+    report.write_plots(metrics, result.history, classes, out)
     if config.export_learner:
         learn.export(out.resolve() / "learner.pkl")
 

@@ -55,6 +55,17 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path, t
     plt.close(fig)
 
 
+def write_plots(metrics: dict, history: list[dict], classes: list[str], out: Path) -> None:
+    """A run's confusion matrix and training curves, next to its model."""
+    plot_confusion(
+        metrics["confusion"],
+        classes,
+        out / "confusion.png",
+        f"grouped validation split: accuracy {metrics['accuracy']:.3f} (n={metrics['n_valid']})",
+    )
+    plot_history(history, out / "history.png")
+
+
 def plot_history(history: list[dict], path: Path) -> None:
     """Loss and accuracy per epoch across all stages, with stage boundaries marked; a soup's members each
     get their own curves."""

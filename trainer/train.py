@@ -117,14 +117,19 @@ def _create_learner(dls, config: TrainConfig) -> Learner:
     return vision_learner(dls, arch, pretrained=pretrained, metrics=accuracy, **kwargs)
 
 
-def _continue_from(learn: Learner, run_dir: Path) -> None:
-    """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it."""
-    path = run_dir / "learner.pkl"
+def load_run_learner(run_dir: Path) -> Learner:
+    """A finished run's learner (its `learner.pkl`, written by `--export-learner`), on the CPU."""
+    path = Path(run_dir) / "learner.pkl"
     if not path.is_file():
-        raise UsageError(f"{run_dir} has no learner.pkl to continue from (train it with --export-learner)")
+        raise UsageError(f"{run_dir} has no learner.pkl (train it with --export-learner)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fastai warns that pickles run code: this one is our own run's
-        previous = load_learner(path, cpu=True)
+        return load_learner(path, cpu=True)
+
+
+def _continue_from(learn: Learner, run_dir: Path) -> None:
+    """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it."""
+    previous = load_run_learner(run_dir)
     if list(previous.dls.vocab) != list(learn.dls.vocab):
         raise UsageError(f"{run_dir} was trained on classes {list(previous.dls.vocab)}, not {list(learn.dls.vocab)}")
     try:
