@@ -44,7 +44,7 @@ class TrainConfig:
     train_seed: int | None = None
     # Runs trained from the same start with train seeds train_seed, +1, +2, ... and averaged in weight space (a
     # model soup, see trainer/soup.py): about `members` times the training time, one model's inference cost.
-    members: int = 3
+    members: int = 4
     valid_pct: float = 0.2
     random_baseline: bool = False
     export_learner: bool = False
