@@ -147,6 +147,9 @@ def test_soup_command_refuses_runs_that_cannot_be_averaged(finished_runs, tmp_pa
     assert_refused_in_one_line(main([*base, str(runs[0]), str(other_start)]), capsys, "did not start alike", out)
     assert_refused_in_one_line(main([*base, str(runs[0]), str(no_learner)]), capsys, "has no learner.pkl", out)
     assert_refused_in_one_line(main([*base, str(runs[0])]), capsys, "at least two runs", out)
+    elsewhere = make_dataset(tmp_path / "other-data", per_class=2)
+    other_data = ["soup", "--out", str(out), "--data", str(elsewhere), *map(str, runs)]
+    assert_refused_in_one_line(main(other_data), capsys, "validation images", out)
     missing = str(tmp_path / "missing")
     assert_refused_in_one_line(main([*base, str(runs[0]), missing]), capsys, "is not a training run", out)
     onto_a_run = ["soup", "--out", str(runs[1]), "--data", str(root), *map(str, runs)]

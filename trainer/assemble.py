@@ -50,9 +50,7 @@ def _whole_image_probs(out: Path, data: Path, files: Sequence[str]) -> np.ndarra
     probs = []
     for file in files:
         try:
-            probs.append(list(classifier.predict((data / file).read_bytes()).probs.values()))
-        except OSError as exc:
-            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}: is it the runs' dataset?") from None
+            probs.append(list(classifier.predict(calibrate.read_valid_file(data, file)).probs.values()))
         except ImageError as exc:
             raise UsageError(f"{file}: {exc}") from None
     return np.array(probs)
@@ -71,6 +69,13 @@ def assemble_soup(runs: Sequence[Path], out: Path, data: Path, *, export_learner
             raise UsageError(f"{run} is not a training run (no model.json)")
         metas.append(read_metadata(run))
     _check_members(runs, metas)
+    files = metas[0]["dataset"]["valid_files"]
+    missing = [file for file in files if not (Path(data) / file).is_file()]
+    if missing:
+        raise UsageError(
+            f"{data} lacks {len(missing)} of the runs' {len(files)} validation images (e.g. {missing[0]}): "
+            "is it their dataset?"
+        )
     learners = [load_run_learner(run) for run in runs]
     model = learners[0].model.eval()
     model.load_state_dict(average_weights([learn.model for learn in learners]))
@@ -87,7 +92,7 @@ def assemble_soup(runs: Sequence[Path], out: Path, data: Path, *, export_learner
     metadata["temperature"] = 1.0  # until calibrate_run below fits it
     metadata.pop("calibration", None)
     write_metadata(out, metadata)
-    classes, files = metadata["classes"], metadata["dataset"]["valid_files"]
+    classes = metadata["classes"]
     targets = np.array([classes.index(f.split("/")[0]) for f in files])
     metrics = report.classification_metrics(_whole_image_probs(out, Path(data), files), targets, classes)
     metrics["split"] = "grouped"

@@ -126,6 +126,14 @@ class PhotoCalibration:
         }
 
 
+def read_valid_file(data_root: Path, file: str) -> bytes:
+    """A validation file's bytes; one that cannot be read most likely means another dataset was given."""
+    try:
+        return (Path(data_root) / file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {exc.filename}: {exc.strerror}: is it the run's dataset?") from None
+
+
 def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], seed: int = 0) -> PhotoCalibration:
     """Predict each validation file as stored and each of its photo copies with the runtime at temperature 1,
     then fit one temperature on both and measure the result.
@@ -140,12 +148,10 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
         label = file.split("/")[0]
         if label not in classifier.classes:
             raise UsageError(f"{file}: its folder {label!r} is none of the model's classes {classifier.classes}")
+        data = read_valid_file(data_root, file)
         try:
-            data = (Path(data_root) / file).read_bytes()
             probs["clean"].append(list(classifier.predict(data).probs.values()))
             blobs = photo_copies(decode_image(data), file, seed)
-        except OSError as exc:
-            raise UsageError(f"cannot read {exc.filename}: {exc.strerror}: is it the run's dataset?") from None
         except ImageError as exc:
             raise UsageError(f"{file}: {exc}") from None
         targets.append(classifier.classes.index(label))
