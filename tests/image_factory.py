@@ -42,6 +42,34 @@ def strokes(size: tuple[int, int], seed: int = 0) -> Image.Image:
     return img
 
 
+def character_page(
+    columns: int = 3, rows: int = 4, cell: int = 100, glyph: int = 48, ruled: bool = False
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """A copybook page: `columns` x `rows` glyphs of thick strokes (a box with a cross inside, `glyph` px), each
+    centred in its `cell`, on light paper; `ruled` adds a one-pixel grid and diagonals through every cell.
+    Returns the page and each glyph's ink box (left, top, right, bottom), column by column."""
+    img = Image.new("RGB", (columns * cell, rows * cell), (240, 235, 220))
+    draw = ImageDraw.Draw(img)
+    if ruled:
+        for i in range(columns + 1):
+            draw.line((i * cell, 0, i * cell, rows * cell), fill=(200, 60, 60), width=1)
+        for j in range(rows + 1):
+            draw.line((0, j * cell, columns * cell, j * cell), fill=(200, 60, 60), width=1)
+        for i in range(columns):
+            for j in range(rows):
+                draw.line((i * cell, j * cell, (i + 1) * cell, (j + 1) * cell), fill=(200, 60, 60), width=1)
+    boxes = []
+    pad = (cell - glyph) // 2
+    for i in range(columns):
+        for j in range(rows):
+            left, top = i * cell + pad, j * cell + pad
+            right, bottom = left + glyph, top + glyph
+            draw.rectangle((left, top, right - 1, bottom - 1), outline=(20, 15, 10), width=6)
+            draw.line((left, (top + bottom) // 2, right - 1, (top + bottom) // 2), fill=(20, 15, 10), width=6)
+            boxes.append((left, top, right, bottom))
+    return img, boxes
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

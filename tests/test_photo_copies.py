@@ -11,7 +11,7 @@ from image_factory import strokes
 from trainer.photo_copies import CONDITIONS, photo_copies
 
 PAGE = strokes((90, 60))
-RESIZED = {"tilted", "few characters", "quarter page", "phone photo", "with margins"}
+RESIZED = {"tilted", "one character", "few characters", "quarter page", "phone photo", "with margins"}
 
 
 @pytest.mark.parametrize("name", sorted(CONDITIONS))

@@ -7,9 +7,10 @@ import pytest
 import torch
 from datasets import make_dataset
 from fastai.vision.all import PILImage, TensorImage
+from image_factory import character_page
 from PIL import Image
 
-from trainer.augment import InkAndPaper, LowQualityCopy, Mount, PageCrop
+from trainer.augment import CharacterCrop, InkAndPaper, LowQualityCopy, Mount, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import scan_dataset
 from trainer.train import make_dataloaders
@@ -77,6 +78,16 @@ def test_mount_leaves_validation_alone():
     assert Mount(p=1.0)((_page(),), split_idx=1)[0].size == (400, 600)
     page = _page()
     assert np.array_equal(np.asarray(Mount(p=0.0)((page,), split_idx=0)[0]), np.asarray(page))
+
+
+def test_character_crop_cuts_one_character_in_training_only():
+    random.seed(2)
+    page, _ = character_page()
+    crops = [CharacterCrop(p=1.0)((PILImage(page),), split_idx=0)[0] for _ in range(30)]
+    assert all(isinstance(c, PILImage) and 48 < c.width < 80 and 48 < c.height < 80 for c in crops)
+    assert len({c.size for c in crops}) > 5, "the blank around the character varies"
+    assert CharacterCrop(p=1.0)((PILImage(page),), split_idx=1)[0].size == page.size
+    assert CharacterCrop(p=0.0)((PILImage(page),), split_idx=0)[0].size == page.size
 
 
 def test_low_quality_copy_keeps_size_and_softens_edges_in_training():

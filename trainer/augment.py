@@ -13,7 +13,7 @@ import torch
 from fastai.vision.all import PILImage, RandTransform, TensorImage
 from PIL import Image
 
-from trainer.photo_copies import low_quality, mounted
+from trainer.photo_copies import low_quality, mounted, one_character
 
 
 class InkAndPaper(RandTransform):
@@ -64,6 +64,20 @@ class PageCrop(RandTransform):
 
     def encodes(self, x: PILImage) -> PILImage:
         return x.crop(self.box)
+
+
+class CharacterCrop(RandTransform):
+    """Training only: with probability `p`, one character of the page (`trainer.characters`), or a 1/25 part of it.
+
+    Users photograph a single character more than anything else, and `PageCrop` rarely gets that small: a
+    character's own box keeps its proportions (wide clerical, tall seal), which a crop of the page's shape loses.
+    """
+
+    order = 0  # on the decoded page, after PageCrop (same order, listed first), before Resize (1)
+    split_idx = 0
+
+    def encodes(self, x: PILImage) -> PILImage:
+        return PILImage(one_character(x, random.Random(random.random())))
 
 
 class LowQualityCopy(RandTransform):

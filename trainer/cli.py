@@ -82,6 +82,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="smallest page crop as a share of the page's area (default %(default)s)",
     )
     p.add_argument(
+        "--p-char",
+        type=_probability,
+        default=d.p_char,
+        help="share of training images cut to one character of the page (found by its blank surroundings)",
+    )
+    p.add_argument(
         "--p-low-quality",
         type=_probability,
         default=d.p_low_quality,
@@ -194,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         p_grey=args.p_grey,
         p_invert=args.p_invert,
         p_crop=args.p_crop,
+        p_char=args.p_char,
         crop_min_scale=args.crop_min_scale,
         p_low_quality=args.p_low_quality,
         p_mount=args.p_mount,

@@ -1,7 +1,7 @@
 """Photo-like copies of a page: what users send instead of clean scans, made the same way for the same seed.
 
 Each condition mimics one way a phone photo differs from the dataset's scans (a rubbing-like inversion, grey, a
-tilted shot, yellowed paper, uneven light, a few characters or a quarter of the page, a phone-quality copy, a
+tilted shot, yellowed paper, uneven light, one character, a few or a quarter of the page, a phone-quality copy, a
 round fan or margins of a mount or wall around the page).
 Random parameters come from the seed, the condition and the file name, so every model and every run that asks
 for the copies of one file sees identical images. Used to calibrate the temperature and to measure robustness
@@ -19,12 +19,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from model_store.images import decode_image
+from trainer.characters import character_boxes
 
 JPEG_QUALITY = 90
 PAPER_TINT = (1.0, 0.9, 0.7)
 LIFTED_BLACK = 40
 DARKEST_LIGHT = 0.45
 MIN_BLUR = 0.1
+CHARACTER_MARGIN = (0.05, 0.3)  # blank kept around a character on each side, as a share of its box
+NO_CHARACTER_AREA = 1 / 25  # share of the page cut when no character is found: about one on a typical page
 ORIGINAL = "original"
 
 Transform = Callable[[Image.Image, random.Random], Image.Image]
@@ -80,6 +83,17 @@ def page_crop(area: float) -> Transform:
     return crop
 
 
+def one_character(img: Image.Image, rng: random.Random) -> Image.Image:
+    """One character of the page with a little blank around it (`trainer.characters`), else a 1/25 part of it."""
+    boxes = character_boxes(img)
+    if not boxes:
+        return page_crop(NO_CHARACTER_AREA)(img, rng)
+    left, top, right, bottom = rng.choice(boxes)
+    margin = rng.uniform(*CHARACTER_MARGIN)
+    dx, dy = round((right - left) * margin), round((bottom - top) * margin)
+    return img.crop((max(0, left - dx), max(0, top - dy), min(img.width, right + dx), min(img.height, bottom + dy)))
+
+
 def low_quality(img: Image.Image, scale: float, blur: float, quality: int) -> Image.Image:
     """`img` as a phone or a forwarded chat photo delivers it: `scale` of the pixels per side, blurred by `blur` px
     (below MIN_BLUR a blur shows nothing and is skipped), saved at JPEG `quality`."""
@@ -129,6 +143,7 @@ CONDITIONS: dict[str, Transform] = {
     "yellowed": yellowed,
     "uneven light": uneven_light,
     "few characters": page_crop(1 / 9),
+    "one character": one_character,
     "quarter page": page_crop(1 / 4),
     "phone photo": phone_photo,
     "round fan": round_fan,
