@@ -2,11 +2,11 @@
 
 Every validation image of the model's grouped split (`dataset.valid_files` in `model.json`) is decoded, copied
 under each condition of `trainer.photo_copies` (rubbing-like inversion, grey, a tilted phone shot, yellowed
-paper, uneven light, a few characters or a quarter of the page, a phone-quality copy, a round fan, margins of a
-mount around the page), re-encoded as JPEG quality 90 and classified with `Classifier.predict(bytes)`, as the bot
-would. Random parameters come from `--seed`, the condition and the file name, so several `--model`s see identical
-inputs (and the same copies as the trainer's calibration with that seed). `original` is re-encoded too, so it may
-differ by an image or two from the figures on the stored files. Run:
+paper, uneven light, one character, a few characters or a quarter of the page, a phone-quality copy, a round
+fan, margins of a mount around the page), re-encoded as JPEG quality 90 and classified with
+`Classifier.predict(bytes)`, as the bot would. Random parameters come from `--seed`, the condition and the file
+name, so several `--model`s see identical inputs (and the same copies as the trainer's calibration with that
+seed). `original` is re-encoded too, so it may differ by an image or two from the figures on the stored files. Run:
 
     .venv/bin/python benchmarks/robustness.py --model runs/v1 [--model runs/v2] --data ../shared/data/calligraphy-3
 """

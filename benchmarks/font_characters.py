@@ -1,0 +1,91 @@
+"""Regular script the model has never seen: single characters and 2x2 blocks rendered from the font AR PL UKai.
+
+The seed data is scraped pages; users photograph one character or a few, from works of other sources. A
+regular-script (楷书) font is such a source: a typeface, not a brush, so this is a one-class check (how often the
+model says kaishu, and how sure), not an accuracy over the three styles. No clerical or seal-script font is
+packaged for Debian, so the other two classes have no such check. Each character is drawn as ink on paper and as
+a rubbing (light on dark), with a random tint, size and offset from `--seed`, saved as JPEG quality 90 and
+classified with `Classifier.predict(bytes)`, as the bot would. Needs Debian's `fonts-arphic-ukai`. Run:
+
+    .venv/bin/python benchmarks/font_characters.py --model model_store/default_model [--model runs/v2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from model_store.runtime import Classifier
+from trainer.photo_copies import jpeg
+
+UKAI = Path("/usr/share/fonts/truetype/arphic/ukai.ttc")
+STYLE = "kaishu"
+# 144 common characters (36 blocks of four), from simple to dense.
+TEXT = (
+    "一人大天中上下山水火木日月不子之也而其于以为有无生年出我心手文书学道言风雨春秋花草石田王国家行自得来"
+    "去见长高明光东西南北开门问间时事物重新老远近多少前后左右白黑青红金玉马鸟鱼龙云雪海河江湖林森竹兰"
+    "梅松思想意情爱忠孝仁义礼智信德善美真和平安静清正直画诗词歌读写观听说语声音乐舞飞走游登临望归"
+)
+LAYOUTS = {"one character": 1, "2x2 block": 2}
+SIZE = 320
+
+
+def render(chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Image.Image:
+    """`chars` (per_side² of them) in a square on paper of a random tint, or as a light-on-dark rubbing."""
+    base = rng.randint(215, 250)
+    img = Image.new("RGB", (SIZE, SIZE), (base, base - rng.randint(0, 12), base - rng.randint(0, 30)))
+    draw = ImageDraw.Draw(img)
+    cell = SIZE / per_side
+    font = ImageFont.truetype(str(UKAI), round(cell * rng.uniform(0.6, 0.8)))
+    for i, char in enumerate(chars):
+        x = (i // per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
+        y = (i % per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
+        draw.text((SIZE - x, y), char, font=font, fill=(rng.randint(10, 40),) * 3, anchor="mm")
+    return ImageOps.invert(img) if rubbing else img
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append", required=True, help="version directory; repeatable")
+    parser.add_argument("--seed", type=int, default=0, help="seed for tints, sizes and offsets")
+    args = parser.parse_args()
+    if not UKAI.is_file():
+        parser.error(f"{UKAI} is missing: install Debian's fonts-arphic-ukai")
+
+    started = time.perf_counter()
+    rng = random.Random(args.seed)
+    images: dict[str, list[bytes]] = {}
+    for layout, per_side in LAYOUTS.items():
+        chunks = [TEXT[i : i + per_side**2] for i in range(0, len(TEXT) - per_side**2 + 1, per_side**2)]
+        for rubbing in (False, True):
+            name = f"{layout}, {'rubbing' if rubbing else 'ink on paper'}"
+            images[name] = [jpeg(render(chunk, per_side, rubbing, rng)) for chunk in chunks]
+
+    results: dict[str, dict[str, dict]] = {}
+    for model_dir in args.model:
+        classifier = Classifier(model_dir)
+        results[str(model_dir)] = {}
+        for name, blobs in images.items():
+            probs = [classifier.predict(blob).probs for blob in blobs]
+            results[str(model_dir)][name] = {
+                "n": len(blobs),
+                "kaishu": sum(max(p, key=p.get) == STYLE for p in probs) / len(probs),
+                "mean_p_kaishu": sum(p[STYLE] for p in probs) / len(probs),
+            }
+
+    print(f"AR PL UKai (regular script), seed {args.seed}: share called {STYLE} / mean probability of {STYLE}")
+    for model_dir in args.model:
+        print(f"  {model_dir}")
+        for name, r in results[str(model_dir)].items():
+            print(f"    {name:<32} n={r['n']:<4} {r['kaishu']:.3f} / {r['mean_p_kaishu']:.3f}")
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seed": args.seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
