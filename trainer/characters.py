@@ -17,6 +17,8 @@ Box = tuple[int, int, int, int]
 OPENING = 3  # pixels: ink thinner than this (rules, grid lines, dashes) is not writing
 MIN_CONTRAST = 32  # grey levels between the darkest and lightest pixel; below it there is no ink to find
 LINE_INK = 0.5  # a pixel row or column with more ink than this share is a ruled line, not writing
+COLUMN_INK = 0.01  # ink pixels a pixel column needs, as a share of the page's height, to count as writing
+ROW_INK = 0.02  # and a pixel row within a column, as a share of the column's width
 GAP = 0.01  # blank run, as a share of the page's short side, that separates two characters
 MIN_SIDE = 0.08  # a character box spans at least this share of the short side (smaller: too few pixels)
 MAX_SIDE = 0.6  # and at most this share: larger boxes are several characters with no gap between them
@@ -59,11 +61,11 @@ def character_boxes(img: Image.Image) -> list[Box]:
     short = min(height, width)
     min_gap = max(2, round(short * GAP))
     columns = ink.sum(axis=0)
-    columns[columns < max(1, 0.01 * height)] = 0
+    columns[columns < max(1, COLUMN_INK * height)] = 0
     boxes = []
     for left, right in _spans(columns, min_gap):
         rows = ink[:, left:right].sum(axis=1)
-        rows[rows < max(1, 0.02 * (right - left))] = 0
+        rows[rows < max(1, ROW_INK * (right - left))] = 0
         for top, bottom in _spans(rows, min_gap):
             w, h = right - left, bottom - top
             if min(w, h) < short * MIN_SIDE or max(w, h) > short * MAX_SIDE or max(w / h, h / w) > MAX_ASPECT:
