@@ -21,9 +21,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from model_store.runtime import Classifier
+from sandbox.make_samples import UKAI
 from trainer.photo_copies import jpeg
 
-UKAI = Path("/usr/share/fonts/truetype/arphic/ukai.ttc")
 STYLE = "kaishu"
 # 144 common characters (36 blocks of four), from simple to dense.
 TEXT = (
