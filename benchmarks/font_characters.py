@@ -1,13 +1,16 @@
-"""Regular script the model has never seen: single characters and 2x2 blocks rendered from the font AR PL UKai.
+"""Regular script the model has never seen: single characters and 2x2 blocks rendered from regular-script fonts.
 
 The seed data is scraped pages; users photograph one character or a few, from works of other sources. A
 regular-script (楷书) font is such a source: a typeface, not a brush, so this is a one-class check (how often the
 model says kaishu, and how sure), not an accuracy over the three styles. No clerical or seal-script font is
 packaged for Debian, so the other two classes have no such check. Each character is drawn as ink on paper and as
 a rubbing (light on dark), with a random tint, size and offset from `--seed`, saved as JPEG quality 90 and
-classified with `Classifier.predict(bytes)`, as the bot would. Needs Debian's `fonts-arphic-ukai`. Run:
+classified with `Classifier.predict(bytes)`, as the bot would. The default font is AR PL UKai (Debian's
+`fonts-arphic-ukai`); `--font` names others, e.g. Arphic's KaitiM GB (`fonts-arphic-gkai00mp`,
+/usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf) or Taiwan's standard regular script TW-Kai
+(`fonts-cns11643-kai`, /usr/share/fonts/truetype/cns11643/TW-Kai-98_1.ttf). Run:
 
-    .venv/bin/python benchmarks/font_characters.py --model model_store/default_model [--model runs/v2]
+    .venv/bin/python benchmarks/font_characters.py --model model_store/default_model [--model runs/v2] [--font F]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import random
 import time
 from pathlib import Path
 
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from model_store.runtime import Classifier
@@ -35,13 +39,13 @@ LAYOUTS = {"one character": 1, "2x2 block": 2}
 SIZE = 320
 
 
-def render(chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Image.Image:
+def render(font_path: Path, chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Image.Image:
     """`chars` (per_side² of them) in a square on paper of a random tint, or as a light-on-dark rubbing."""
     base = rng.randint(215, 250)
     img = Image.new("RGB", (SIZE, SIZE), (base, base - rng.randint(0, 12), base - rng.randint(0, 30)))
     draw = ImageDraw.Draw(img)
     cell = SIZE / per_side
-    font = ImageFont.truetype(str(UKAI), round(cell * rng.uniform(0.6, 0.8)))
+    font = ImageFont.truetype(str(font_path), round(cell * rng.uniform(0.6, 0.8)))
     for i, char in enumerate(chars):
         x = (i // per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
         y = (i % per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
@@ -52,19 +56,26 @@ def render(chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Imag
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, action="append", required=True, help="version directory; repeatable")
+    parser.add_argument("--font", type=Path, action="append", help=f"regular-script font; repeatable (default {UKAI})")
     parser.add_argument("--seed", type=int, default=0, help="seed for tints, sizes and offsets")
     args = parser.parse_args()
-    if not UKAI.is_file():
-        parser.error(f"{UKAI} is missing: install Debian's fonts-arphic-ukai")
+    fonts = args.font or [UKAI]
+    for font in fonts:
+        if not font.is_file():
+            parser.error(f"{font} is missing (AR PL UKai: install Debian's fonts-arphic-ukai)")
+        missing = [char for char in TEXT if ord(char) not in TTFont(font, fontNumber=0).getBestCmap()]
+        if missing:
+            parser.error(f"{font} lacks {len(missing)} of the characters, e.g. {''.join(missing[:8])}")
 
     started = time.perf_counter()
-    rng = random.Random(args.seed)
     images: dict[str, list[bytes]] = {}
-    for layout, per_side in LAYOUTS.items():
-        chunks = [TEXT[i : i + per_side**2] for i in range(0, len(TEXT) - per_side**2 + 1, per_side**2)]
-        for rubbing in (False, True):
-            name = f"{layout}, {'rubbing' if rubbing else 'ink on paper'}"
-            images[name] = [jpeg(render(chunk, per_side, rubbing, rng)) for chunk in chunks]
+    for font in fonts:
+        rng = random.Random(args.seed)
+        for layout, per_side in LAYOUTS.items():
+            chunks = [TEXT[i : i + per_side**2] for i in range(0, len(TEXT) - per_side**2 + 1, per_side**2)]
+            for rubbing in (False, True):
+                name = f"{font.stem}, {layout}, {'rubbing' if rubbing else 'ink on paper'}"
+                images[name] = [jpeg(render(font, chunk, per_side, rubbing, rng)) for chunk in chunks]
 
     results: dict[str, dict[str, dict]] = {}
     for model_dir in args.model:
@@ -78,11 +89,11 @@ def main() -> None:
                 "mean_p_kaishu": sum(p[STYLE] for p in probs) / len(probs),
             }
 
-    print(f"AR PL UKai (regular script), seed {args.seed}: share called {STYLE} / mean probability of {STYLE}")
+    print(f"regular-script fonts, seed {args.seed}: share called {STYLE} / mean probability of {STYLE}")
     for model_dir in args.model:
         print(f"  {model_dir}")
         for name, r in results[str(model_dir)].items():
-            print(f"    {name:<32} n={r['n']:<4} {r['kaishu']:.3f} / {r['mean_p_kaishu']:.3f}")
+            print(f"    {name:<44} n={r['n']:<4} {r['kaishu']:.3f} / {r['mean_p_kaishu']:.3f}")
     seconds = time.perf_counter() - started
     print(json.dumps({"seed": args.seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
 
