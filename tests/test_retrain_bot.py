@@ -31,6 +31,7 @@ from model_store.store import ModelStore
 
 # Seconds on a loaded 2-core machine: fastai's import and one epoch at 32 px.
 TINY = ("--sizes", "32", "--epochs-frozen", "1", "--epochs-unfrozen", "0", "--bs", "8", "--members", "1")
+TINY += ("--finetune-members", "0")
 TRAIN_TIMEOUT = 240
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from calligraphy.cli import main
 from trainer.config import TrainConfig
-from trainer.soup import average_weights, member_seeds
+from trainer.soup import average_weights, finetune_configs, member_seeds
 
 
 def _net(fill: float, batches: int) -> nn.Module:
@@ -66,13 +66,65 @@ def test_a_soup_is_the_average_of_its_members_trained_alone(tmp_path):
     assert len(soup.history) == 2 * 2
 
 
+def test_finetunes_take_the_one_character_shares_in_turn_with_member_seeds_per_share(tmp_path):
+    config = TrainConfig(data=tmp_path, out=tmp_path, sizes=(128, 256), epochs_unfrozen=8, init_from=tmp_path)
+    grid = finetune_configs(config)
+    first, second = [(share, None) for share in (0.0, 0.1, 0.2)], [(share, 1) for share in (0.0, 0.1, 0.2)]
+    assert [(c.p_char, c.train_seed) for c in grid] == first + second
+    assert all(c.sizes == (256,) and c.epochs_unfrozen == 3 and c.init_from is None for c in grid)
+    odd = replace(config, finetune_members=3, finetune_p_char=(0.0, 0.5), train_seed=4, finetune_epochs=1)
+    assert [(c.p_char, c.train_seed, c.epochs_unfrozen) for c in finetune_configs(odd)] == [
+        (0.0, 4, 1),
+        (0.5, 4, 1),
+        (0.0, 5, 1),
+    ]
+    assert finetune_configs(replace(config, finetune_members=0)) == []
+
+
+def test_a_finetuned_soup_is_the_average_of_finetunes_that_each_start_from_the_soup(tmp_path):
+    from trainer.data import scan_dataset
+    from trainer.soup import finetune_soup
+    from trainer.train import train
+
+    root = make_dataset(tmp_path / "data", per_class=8)
+    dataset = scan_dataset(root)
+    valid_idx = list(range(0, len(dataset.items), 4))
+    config = TrainConfig(
+        data=root,
+        out=tmp_path,
+        sizes=(32,),
+        epochs_frozen=1,
+        epochs_unfrozen=1,
+        bs=8,
+        exclude=None,
+        members=1,
+        finetune_members=2,
+        finetune_epochs=1,
+        finetune_p_char=(0.0, 0.5),
+    )
+    soup = train(dataset, valid_idx, config)
+    start = {key: tensor.clone() for key, tensor in soup.learn.model.state_dict().items()}
+    finetuned = finetune_soup(dataset, valid_idx, config, soup)
+
+    alone = [train(dataset, valid_idx, c, start).learn.model for c in finetune_configs(config)]
+    expected, got = average_weights(alone), finetuned.learn.model.state_dict()
+    head = "1.8.weight"
+    assert not torch.equal(alone[0].state_dict()[head], alone[1].state_dict()[head])
+    assert not torch.equal(got[head], start[head])
+    assert all(torch.allclose(got[key].float(), expected[key].float(), atol=1e-6) for key in expected)
+    assert len(finetuned.finetune_accuracy) == 2 and all(0.0 <= a <= 1.0 for a in finetuned.finetune_accuracy)
+    tail = [(row["member"], row["stage"]) for row in finetuned.history[2:]]
+    assert tail == [(1, 1), (1, 1), (2, 1), (2, 1)]
+    assert len(finetuned.stage_seconds) == 2
+
+
 def test_cli_trains_a_soup_and_reports_its_members(tmp_path, capsys):
     """The random-split baseline trains the same recipe, soup included, on the leaky split."""
     root = make_dataset(tmp_path / "data", per_class=8)
     out = tmp_path / "soup"
     args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
     args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude"]
-    args += ["--members", "2", "--random-baseline"]
+    args += ["--members", "2", "--finetune-members", "0", "--random-baseline"]
     assert main(args) == 0
     metadata = json.loads((out / "model.json").read_text())
     assert metadata["training"]["members"] == 2
@@ -83,9 +135,33 @@ def test_cli_trains_a_soup_and_reports_its_members(tmp_path, capsys):
     assert "random split" in capsys.readouterr().out
 
 
+def test_cli_finetunes_the_soup_and_reports_the_finetunes(tmp_path, capsys):
+    root = make_dataset(tmp_path / "data", per_class=8)
+    out = tmp_path / "finetuned"
+    args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
+    args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "1"]
+    args += ["--finetune-members", "2", "--finetune-epochs", "1", "--finetune-p-char", "0,0.5"]
+    assert main(args) == 0
+    metadata = json.loads((out / "model.json").read_text())
+    assert metadata["training"]["finetune_members"] == 2
+    assert metadata["training"]["finetune_p_char"] == [0.0, 0.5]
+    assert len(metadata["metrics"]["finetune_accuracy"]) == 2
+    assert {(row.get("member", 0), row["stage"]) for row in metadata["history"]} == {(0, 0), (1, 1), (2, 1)}
+    assert len(metadata["timings"]["stage_s"]) == 2
+    assert (out / "history.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("shares", ["0,2", "", "a"])
+def test_cli_refuses_finetune_shares_outside_zero_to_one(shares, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "d", "--out", "o", "--finetune-p-char", shares])
+    assert "--finetune-p-char" in capsys.readouterr().err
+
+
 def _train(root, out, *extra: str) -> dict:
     args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
     args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "1"]
+    args += ["--finetune-members", "0"]
     assert main([*args, "--export-learner", *extra]) == 0
     return json.loads((out / "model.json").read_text())
 

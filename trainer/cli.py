@@ -27,6 +27,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _shares(text: str) -> tuple[float, ...]:
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"must be comma-separated shares between 0 and 1, got {text!r}")
+    return tuple(_probability(part) for part in parts)
+
+
 def _fraction(text: str) -> float:
     """A share of the data that leaves both sides non-empty."""
     value = _probability(text)
@@ -127,6 +134,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "(a model soup): about that many times the training time, one model's inference cost "
         "(default %(default)s)",
     )
+    p.add_argument(
+        "--finetune-members",
+        type=int,
+        choices=range(0, 9),
+        metavar="{0..8}",
+        default=d.finetune_members,
+        help="then fine-tune the soup this many times, one more stage at the last size each, and average those "
+        "(0: ship the soup of --members; default %(default)s)",
+    )
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=d.finetune_epochs,
+        help="unfrozen epochs of each fine-tune, after --epochs-frozen (default %(default)s)",
+    )
+    p.add_argument(
+        "--finetune-p-char",
+        type=_shares,
+        default=d.finetune_p_char,
+        help="one-character shares the fine-tunes take in turn (default: "
+        + ",".join(str(v) for v in d.finetune_p_char)
+        + ")",
+    )
     p.add_argument("--valid-pct", type=_fraction, default=d.valid_pct)
     p.add_argument("--num-workers", type=int, default=None, help="data loader processes (default: 0 on CPU)")
     p.add_argument(
@@ -186,6 +216,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.epochs_frozen < 0 or args.epochs_unfrozen < 0 or args.epochs_frozen + args.epochs_unfrozen == 0:
         raise UsageError("--epochs-frozen and --epochs-unfrozen must be >= 0 and not both 0")
+    if args.finetune_members and (args.finetune_epochs < 0 or args.epochs_frozen + args.finetune_epochs == 0):
+        raise UsageError("--finetune-epochs must be >= 0 and not 0 with --epochs-frozen 0")
     config = TrainConfig(
         data=args.data,
         out=args.out,
@@ -209,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_seed=args.train_seed,
         members=args.members,
+        finetune_members=args.finetune_members,
+        finetune_epochs=args.finetune_epochs,
+        finetune_p_char=args.finetune_p_char,
         valid_pct=args.valid_pct,
         num_workers=args.num_workers,
         random_baseline=args.random_baseline,

@@ -46,6 +46,12 @@ class TrainConfig:
     # Runs trained from the same start with train seeds train_seed, +1, +2, ... and averaged in weight space (a
     # model soup, see trainer/soup.py): about `members` times the training time, one model's inference cost.
     members: int = 4
+    # Then this many fine-tunes of the soup, each one more stage at the last size (epochs_frozen, then
+    # finetune_epochs unfrozen) with the next one-character share of finetune_p_char and its own train seed,
+    # averaged again: a second soup around the first (0: ship the first).
+    finetune_members: int = 6
+    finetune_epochs: int = 3
+    finetune_p_char: tuple[float, ...] = (0.0, 0.1, 0.2)
     valid_pct: float = 0.2
     random_baseline: bool = False
     export_learner: bool = False
@@ -56,4 +62,5 @@ class TrainConfig:
     def as_json(self) -> dict:
         values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
         values["sizes"] = list(self.sizes)
+        values["finetune_p_char"] = list(self.finetune_p_char)
         return values

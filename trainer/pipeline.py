@@ -21,7 +21,7 @@ from trainer.data import (
     read_exclusions,
     scan_dataset,
 )
-from trainer.soup import train_soup
+from trainer.soup import train_recipe
 from trainer.train import validation_accuracy, validation_predictions
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def _random_split_accuracy(dataset: Dataset, exclusions: dict[str, str], config: TrainConfig) -> float:
     """The same recipe on a plain random split: the leaky number the seed reported, for contrast."""
     valid_idx = random_split(len(dataset.items), config.valid_pct, config.seed)
-    return validation_accuracy(train_soup(*exclude_from_training(dataset, valid_idx, exclusions), config).learn)
+    return validation_accuracy(train_recipe(*exclude_from_training(dataset, valid_idx, exclusions), config).learn)
 
 
 def run(config: TrainConfig) -> dict:
@@ -49,7 +49,7 @@ def run(config: TrainConfig) -> dict:
         len(valid_idx),
     )
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
-    result = train_soup(train_set, train_valid_idx, config)
+    result = train_recipe(train_set, train_valid_idx, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)
@@ -57,6 +57,8 @@ def run(config: TrainConfig) -> dict:
     metrics["split"] = "grouped"
     if result.member_accuracy:
         metrics["member_accuracy"] = result.member_accuracy
+    if result.finetune_accuracy:
+        metrics["finetune_accuracy"] = result.finetune_accuracy
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)

@@ -68,20 +68,27 @@ def write_plots(metrics: dict, history: list[dict], classes: list[str], out: Pat
 
 def plot_history(history: list[dict], path: Path) -> None:
     """Loss and accuracy per epoch across all stages, with stage boundaries marked; a soup's members each
-    get their own curves."""
+    get their own curves, and its fine-tunes go on from where the first member's stages end."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
-    members = sorted({h.get("member", 0) for h in history})
-    for member in members:
-        rows = [h for h in history if h.get("member", 0) == member]
-        steps = np.arange(1, len(rows) + 1)
-        suffix = f", member {member + 1}" if len(members) > 1 else ""
-        colour = f"C{member}"
+    curves: dict[int, list[dict]] = {}
+    for h in history:
+        curves.setdefault(h.get("member", 0), []).append(h)
+    first = next(iter(curves.values()), [])
+    finetunes = [m for m, rows in curves.items() if rows[0]["stage"] > first[-1]["stage"]]
+    for member, rows in curves.items():
+        offset = sum(h["stage"] < rows[0]["stage"] for h in first)
+        steps = np.arange(offset + 1, offset + len(rows) + 1)
+        if member in finetunes:
+            suffix = f", fine-tune {finetunes.index(member) + 1}"
+        else:
+            suffix = f", member {member + 1}" if len(curves) > 1 else ""
+        colour = f"C{member % 10}"
         loss_ax.plot(steps, [h["train_loss"] for h in rows], color=colour, label="train loss" + suffix)
         loss_ax.plot(steps, [h["valid_loss"] for h in rows], color=colour, ls="--", label="valid loss" + suffix)
         acc_ax.plot(steps, [h["accuracy"] for h in rows], color=colour, label="valid accuracy" + suffix)
-    first = [h for h in history if h.get("member", 0) == members[0]] if history else []
-    for i in range(1, len(first)):
-        if (first[i]["size"], first[i]["phase"]) != (first[i - 1]["size"], first[i - 1]["phase"]):
+    lead = first + (curves[finetunes[0]] if finetunes else [])
+    for i in range(1, len(lead)):
+        if (lead[i]["stage"], lead[i]["phase"]) != (lead[i - 1]["stage"], lead[i - 1]["phase"]):
             for ax in (loss_ax, acc_ax):
                 ax.axvline(i + 0.5, color="grey", lw=0.6, ls="--")
     for ax in (loss_ax, acc_ax):

@@ -52,6 +52,7 @@ class TrainResult:
     stage_seconds: list[float] = field(default_factory=list)
     device: str = "cpu"
     member_accuracy: list[float] = field(default_factory=list)  # a soup's members, before averaging
+    finetune_accuracy: list[float] = field(default_factory=list)  # the soup's fine-tunes, before averaging
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -140,12 +141,21 @@ def _continue_from(learn: Learner, run_dir: Path) -> None:
     log.info("continuing from %s", run_dir)
 
 
-def build_learner(dataset: Dataset, valid_idx: list[int], config: TrainConfig, device: torch.device) -> Learner:
-    """The learner before its first epoch: its weights follow `seed`, its data order and augmentation
-    `train_seed` when set, so runs that differ only in `train_seed` start from the same weights."""
+def build_learner(
+    dataset: Dataset,
+    valid_idx: list[int],
+    config: TrainConfig,
+    device: torch.device,
+    start: dict[str, torch.Tensor] | None = None,
+) -> Learner:
+    """The learner before its first epoch: its weights follow `seed` (or `start`, a model's state dict, or the
+    run `init_from`), its data order and augmentation `train_seed` when set, so runs that differ only in
+    `train_seed` start from the same weights."""
     set_seed(config.seed, reproducible=True)
     learn = _create_learner(make_dataloaders(dataset, valid_idx, config.sizes[0], config, device), config)
-    if config.init_from is not None:
+    if start is not None:
+        learn.model.load_state_dict(start)
+    elif config.init_from is not None:
         _continue_from(learn, config.init_from)
     if config.train_seed is not None:
         set_seed(config.train_seed, reproducible=True)
@@ -153,11 +163,14 @@ def build_learner(dataset: Dataset, valid_idx: list[int], config: TrainConfig, d
     return learn
 
 
-def train(dataset: Dataset, valid_idx: list[int], config: TrainConfig) -> TrainResult:
-    """Run every stage of the schedule and return the learner, on the CPU, ready for export."""
+def train(
+    dataset: Dataset, valid_idx: list[int], config: TrainConfig, start: dict[str, torch.Tensor] | None = None
+) -> TrainResult:
+    """Run every stage of the schedule (from `start`'s weights if given) and return the learner, on the CPU,
+    ready for export."""
     device = resolve_device(config.device)
     mean, std = normalisation(config.arch)
-    learn = build_learner(dataset, valid_idx, config, device)
+    learn = build_learner(dataset, valid_idx, config, device, start)
     if device.type == "cuda":
         learn = learn.to_fp16()
     result = TrainResult(learn=learn, mean=mean, std=std, device=str(device))
