@@ -67,11 +67,11 @@ def test_a_soup_is_the_average_of_its_members_trained_alone(tmp_path):
 
 
 def test_finetunes_take_the_one_character_shares_in_turn_with_member_seeds_per_share(tmp_path):
-    config = TrainConfig(data=tmp_path, out=tmp_path, sizes=(128, 256), epochs_unfrozen=8, init_from=tmp_path)
+    config = TrainConfig(data=tmp_path, out=tmp_path, sizes=(128, 256), epochs_unfrozen=8)
     grid = finetune_configs(config)
     first, second = [(share, None) for share in (0.0, 0.1, 0.2)], [(share, 1) for share in (0.0, 0.1, 0.2)]
     assert [(c.p_char, c.train_seed) for c in grid] == first + second
-    assert all(c.sizes == (256,) and c.epochs_unfrozen == 3 and c.init_from is None for c in grid)
+    assert all(c.sizes == (256,) and c.epochs_unfrozen == 3 for c in grid)
     odd = replace(config, finetune_members=3, finetune_p_char=(0.0, 0.5), train_seed=4, finetune_epochs=1)
     assert [(c.p_char, c.train_seed, c.epochs_unfrozen) for c in finetune_configs(odd)] == [
         (0.0, 4, 1),

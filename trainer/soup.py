@@ -55,7 +55,6 @@ def finetune_configs(config: TrainConfig) -> list[TrainConfig]:
             epochs_unfrozen=config.finetune_epochs,
             p_char=shares[i % len(shares)],
             train_seed=seeds[i // len(shares)],
-            init_from=None,
         )
         for i in range(config.finetune_members)
     ]
