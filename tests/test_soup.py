@@ -158,6 +158,12 @@ def test_cli_refuses_finetune_shares_outside_zero_to_one(shares, capsys):
     assert "--finetune-p-char" in capsys.readouterr().err
 
 
+def test_cli_refuses_finetunes_with_no_epochs_in_one_line(tmp_path, capsys):
+    args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs-frozen", "0"]
+    status = main([*args, "--finetune-epochs", "0"])
+    assert_refused_in_one_line(status, capsys, "--finetune-epochs must be >= 0 and not 0", tmp_path / "out")
+
+
 def _train(root, out, *extra: str) -> dict:
     args = ["train", "--data", str(root), "--out", str(out), "--sizes", "32", "--epochs-frozen", "1"]
     args += ["--epochs-unfrozen", "1", "--bs", "8", "--valid-pct", "0.25", "--no-exclude", "--members", "1"]
