@@ -14,7 +14,9 @@ from pathlib import Path
 from calligraphy.errors import UsageError
 
 
-def _count(minimum: int):
+def whole_number(minimum: int):
+    """An argparse type: a whole number of at least `minimum`."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -34,9 +36,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="a version of the store (v0003) or a model directory; default: the current version",
     )
     parser.add_argument(
-        "--crops", type=_count(0), help="extra square crops averaged with the whole image (default: model.json)"
+        "--crops", type=whole_number(0), help="extra square crops averaged with the whole image (default: model.json)"
     )
-    parser.add_argument("--threads", type=_count(1), default=1, help="ONNX Runtime threads (default 1)")
+    parser.add_argument("--threads", type=whole_number(1), default=1, help="ONNX Runtime threads (default 1)")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

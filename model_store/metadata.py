@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from model_store.framing import Framing
 from model_store.preprocess import Preprocessing
 
 METADATA_FILE = "model.json"
@@ -30,6 +31,7 @@ def validate_metadata(meta: Any) -> dict:
         raise ModelError("model.json: 'classes' must be a non-empty list of distinct names")
     try:
         Preprocessing.from_metadata(meta)
+        Framing.from_metadata(meta)
     except KeyError as exc:
         raise ModelError(f"model.json: missing {exc}") from exc
     except (TypeError, ValueError) as exc:

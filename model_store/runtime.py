@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from model_store.framing import Framing, tiled
 from model_store.images import ImageError, decode_image, to_rgb
 from model_store.metadata import MODEL_FILE, ModelError, read_metadata
 from model_store.preprocess import Preprocessing, to_tensor
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probs"
+# The network's last hidden layer, which a model with a framing detector also outputs (docs/model-format.md).
+FEATURES_NAME = "features"
 CROP_FRACTION = 0.75
 # Images per predict_batch call for callers with many: on one thread larger batches were no faster per image
 # here (2 vCPU, Lite0 at 256 px) and cost about 25 MB of activations per image.
@@ -102,6 +105,7 @@ class Classifier:
         self.temperature = float(self.metadata.get("temperature", 1.0) if temperature is None else temperature)
         if not self.temperature > 0:
             raise ValueError("temperature must be > 0")
+        self.framing = Framing.from_metadata(self.metadata)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -125,6 +129,13 @@ class Classifier:
         out = next(o for o in outputs if o.name == OUTPUT_NAME)
         if not _fits(out.shape, (n_classes,)):
             raise ModelError(f"{model_dir}: output shape {out.shape} does not fit {n_classes} classes")
+        if self.framing is not None:
+            features = next((o for o in outputs if o.name == FEATURES_NAME), None)
+            if features is None or not _fits(features.shape, (len(self.framing.weights),)):
+                raise ModelError(
+                    f"{model_dir}: model.json has a framing detector of {len(self.framing.weights)} weights, "
+                    f"but model.onnx has no '{FEATURES_NAME}' output of that size"
+                )
 
     @property
     def decode_side(self) -> int:
@@ -140,6 +151,30 @@ class Classifier:
         """Raw model probabilities for a preprocessed batch [N, 3, S, S]."""
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
 
+    def features(self, data: bytes) -> np.ndarray:
+        """The network's last hidden layer for the whole image: what a framing detector reads."""
+        batch = to_tensor(decode_image(data, max_side=self.decode_side), self.preprocessing)[None]
+        if FEATURES_NAME not in {o.name for o in self._session.get_outputs()}:
+            raise ModelError(f"model {self.version} has no '{FEATURES_NAME}' output")
+        return self._session.run([FEATURES_NAME], {INPUT_NAME: batch})[0][0]
+
+    def _view_probs(self, images: list[Image.Image]) -> list[np.ndarray]:
+        """Raw probabilities of each RGB image's views [views, classes]: the whole image and its crops, or, when
+        the framing detector says the whole image shows a few characters, the whole image and its tiling."""
+        if self.framing is None or not self.crops:
+            batches = [self.views(img) for img in images]
+            probs = self.run(np.concatenate(batches))
+            return np.split(probs, np.cumsum([len(b) for b in batches])[:-1])
+        wholes = np.stack([to_tensor(img, self.preprocessing) for img in images])
+        whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
+        few = self.framing.few_characters(features)
+        seconds = [
+            to_tensor(tiled(img, self.framing.tiles), self.preprocessing)[None] if is_few else self.views(img)[1:]
+            for img, is_few in zip(images, few, strict=True)
+        ]
+        second_probs = np.split(self.run(np.concatenate(seconds)), np.cumsum([len(s) for s in seconds])[:-1])
+        return [np.concatenate([whole[None], second]) for whole, second in zip(whole_probs, second_probs, strict=True)]
+
     def _prediction(self, view_probs: np.ndarray) -> Prediction:
         probs = calibrate(view_probs.astype(np.float64).mean(axis=0), self.temperature)
         best = int(np.argmax(probs))
@@ -151,26 +186,26 @@ class Classifier:
 
     def predict_image(self, img: Image.Image) -> Prediction:
         """Classify a decoded image (any Pillow mode; upright, as `decode_image` returns it)."""
-        return self._prediction(self.run(self.views(to_rgb(img))))
+        return self._prediction(self._view_probs([to_rgb(img)])[0])
 
     def predict(self, data: bytes) -> Prediction:
         """Classify image bytes; raises ImageError subclasses for input that is not a usable image."""
         return self.predict_image(decode_image(data, max_side=self.decode_side))
 
     def predict_batch(self, items: Sequence[bytes]) -> list[Prediction | ImageError]:
-        """Classify several images with one session call; a bad image yields its ImageError in its place."""
-        decoded: list[np.ndarray | ImageError] = []
+        """Classify several images with one session call per view kind; a bad image yields its ImageError in its
+        place."""
+        decoded: list[Image.Image | ImageError] = []
         for data in items:
             try:
-                decoded.append(self.views(decode_image(data, max_side=self.decode_side)))
+                decoded.append(decode_image(data, max_side=self.decode_side))
             except ImageError as exc:
                 decoded.append(exc)
-        batches = [d for d in decoded if isinstance(d, np.ndarray)]
-        if not batches:
+        images = [d for d in decoded if isinstance(d, Image.Image)]
+        if not images:
             return [d for d in decoded if isinstance(d, ImageError)]
-        probs = self.run(np.concatenate(batches))
-        per_image = iter(np.split(probs, np.cumsum([len(b) for b in batches])[:-1]))
-        return [self._prediction(next(per_image)) if isinstance(d, np.ndarray) else d for d in decoded]
+        per_image = iter(self._view_probs(images))
+        return [d if isinstance(d, ImageError) else self._prediction(next(per_image)) for d in decoded]
 
 
 def open_classifier(

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model_store.metadata import read_metadata
-from model_store.runtime import Classifier
+from model_store.runtime import Classifier, calibrate
 from model_store.store import default_model_path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sandbox" / "samples"
@@ -30,6 +31,30 @@ def test_packaged_model_reads_regular_script_rendered_from_a_kai_font(sample):
     prediction = Classifier(default_model_path()).predict((SAMPLES / sample).read_bytes())
     assert prediction.label == "kaishu"
     assert sum(prediction.probs.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_packaged_model_tiles_one_character_and_crops_a_page():
+    """Its framing detector: one character cut out of a sample (with a margin) gets the tiled view, the sample's
+    four characters the crop; the answer is the average of the whole picture and that view."""
+    from image_factory import encode
+    from PIL import Image
+
+    from model_store.framing import tiled
+
+    classifier = Classifier(default_model_path())
+    page = Image.open(SAMPLES / "kaishu-ukai-2.png").convert("RGB")
+    character = page.crop((50, 54, 234, 224))
+    plain = Classifier(default_model_path(), crops=0, temperature=1.0)
+
+    def few(img: Image.Image) -> bool:
+        return bool(classifier.framing.few_characters(classifier.features(encode(img))[None])[0])
+
+    assert few(character) and not few(page)
+    views = [list(plain.predict_image(v).probs.values()) for v in (character, tiled(character, 3))]
+    expected = calibrate(np.mean(views, axis=0)[None], classifier.temperature)[0]
+    prediction = classifier.predict_image(character)
+    assert list(prediction.probs.values()) == pytest.approx(expected.tolist(), abs=1e-5)
+    assert prediction.label == "kaishu" and classifier.framing.tiles == 3
 
 
 def test_predict_works_right_after_install(tmp_path):

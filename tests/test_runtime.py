@@ -17,8 +17,9 @@ from PIL import Image
 from model_store.images import NotAnImage
 from model_store.metadata import ModelError
 from model_store.preprocess import Preprocessing, centre_square, normalise, resize, to_tensor
-from model_store.runtime import Classifier, LiveClassifier, calibrate, crop_boxes
+from model_store.runtime import Classifier, LiveClassifier, calibrate, crop_boxes, tiled
 from model_store.store import StoreError
+from trainer.framing import expose_features
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["kaishu", "lishu", "xiaozhuan"]
@@ -100,6 +101,9 @@ def test_metadata_is_validated(model_dir):
         ({"std": [0.5, 0, 0.5]}, "std"),
         ({"temperature": 0}, "temperature"),
         ({"tta": {"crops": -1}}, "tta.crops"),
+        ({"framing": {"tiles": 1, "bias": 0, "weights": [1, 0, 0]}}, "framing.tiles"),
+        ({"framing": {"tiles": 3, "bias": 0, "weights": []}}, "framing.weights"),
+        ({"framing": {"tiles": 3, "weights": [1, 0, 0]}}, "bias"),
     ]:
         original = (model_dir / "model.json").read_text()
         set_metadata(model_dir, **changes)
@@ -148,6 +152,64 @@ def test_crops_average_the_whole_image_and_each_crop(model_dir):
     assert multi.views(img).shape == (3, 3, 32, 32)
     assert list(multi.predict_image(img).probs.values()) == pytest.approx(expected.tolist(), abs=1e-6)
     assert multi.predict_image(img).probs != plain.predict_image(img).probs
+
+
+def three_quarters_red(size: tuple[int, int] = (400, 100)) -> Image.Image:
+    """Red but for its last quarter, blue: the centre crop is all red, the tiled picture as red as the whole."""
+    img = solid("red", size)
+    img.paste(solid("blue", (size[0] // 4, size[1])), (size[0] - size[0] // 4, 0))
+    return img
+
+
+def with_framing(model_dir: Path, red_weight: float) -> Path:
+    """The test model with a framing detector on its features (the channel means): a picture is 'a few
+    characters' when red_weight * (its normalised red mean) > 0."""
+    assert expose_features(model_dir / "model.onnx") == 3
+    return set_metadata(
+        model_dir, tta={"crops": 1}, framing={"tiles": 3, "bias": 0.0, "weights": [red_weight, 0.0, 0.0]}
+    )
+
+
+def test_tiled_repeats_the_picture():
+    img = halves((30, 20))
+    grid = tiled(img, 3)
+    assert grid.size == (90, 60)
+    assert np.array_equal(np.asarray(grid.crop((60, 40, 90, 60))), np.asarray(img))
+
+
+@pytest.mark.parametrize(("red_weight", "second"), [(1.0, "tiled"), (-1.0, "crop")])
+def test_framing_picks_the_tiles_or_the_crop_as_the_second_view(model_dir, red_weight, second):
+    img = three_quarters_red()
+    plain = Classifier(model_dir, crops=0)
+    view = tiled(img, 3) if second == "tiled" else img.crop(crop_boxes(*img.size, 1)[0])
+    expected = np.mean([list(plain.predict_image(v).probs.values()) for v in (img, view)], axis=0)
+    framed = Classifier(with_framing(model_dir, red_weight))
+    assert list(framed.predict_image(img).probs.values()) == pytest.approx(expected.tolist(), abs=1e-6)
+    cropped = np.mean([list(plain.predict_image(v).probs.values()) for v in (img, img.crop((150, 0, 250, 100)))], 0)
+    assert (list(framed.predict_image(img).probs.values()) == pytest.approx(cropped.tolist(), abs=1e-6)) is (
+        second == "crop"
+    )
+
+
+def test_framing_batches_answer_as_single_calls_and_crops_0_turns_it_off(model_dir):
+    classifier = Classifier(with_framing(model_dir, 1.0))
+    items = [encode(three_quarters_red()), b"", encode(solid("blue", (80, 40))), encode(strokes((64, 200)))]
+    results = classifier.predict_batch(items)
+    assert [results[0], results[2], results[3]] == [classifier.predict(items[i]) for i in (0, 2, 3)]
+    assert isinstance(results[1], NotAnImage)
+    whole_only = Classifier(model_dir, crops=0).predict(items[0])
+    assert whole_only == Classifier(Path(model_dir), crops=0).predict(items[0])
+    assert whole_only.probs != results[0].probs or whole_only.label == results[0].label
+
+
+def test_a_framing_detector_needs_the_features_output(model_dir):
+    set_metadata(model_dir, tta={"crops": 1}, framing={"tiles": 3, "bias": 0.0, "weights": [1.0, 0.0, 0.0]})
+    with pytest.raises(ModelError, match="no 'features' output"):
+        Classifier(model_dir)
+    expose_features(model_dir / "model.onnx")
+    set_metadata(model_dir, framing={"tiles": 3, "bias": 0.0, "weights": [1.0, 0.0]})
+    with pytest.raises(ModelError, match="framing detector of 2 weights"):
+        Classifier(model_dir)
 
 
 def test_crops_default_comes_from_model_json(model_dir):

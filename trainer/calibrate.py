@@ -18,10 +18,12 @@ import numpy as np
 
 from calligraphy.errors import UsageError
 from model_store.images import ImageError, decode_image
-from model_store.metadata import ModelError, read_metadata, write_metadata
+from model_store.metadata import METADATA_FILE, ModelError, read_metadata, write_metadata
 from model_store.runtime import Classifier
 from model_store.runtime import calibrate as apply_temperature
 from model_store.store import CHECKSUM_FILE
+from trainer.config import FRAMING_IMAGES
+from trainer.framing import FramingError, fit_framing
 from trainer.photo_copies import CONDITIONS, PHOTO_CONDITIONS, photo_copies
 from trainer.report import log_loss, plt
 
@@ -184,12 +186,14 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
     )
 
 
-def calibrate_run(model_dir: Path, data_root: Path, seed: int = 0) -> dict:
-    """Refit a run directory's temperature on its validation split and the split's photo copies, in place.
+def calibrate_run(model_dir: Path, data_root: Path, seed: int = 0, framing_images: int = FRAMING_IMAGES) -> dict:
+    """Refit a run directory's framing detector (`trainer.framing`, on `framing_images` training images; 0: none)
+    and then its temperature on its validation split and the split's photo copies, in place.
 
-    Rewrites `model.json` (temperature, calibration, calibration metrics; nothing else) and `reliability.png`,
-    and returns the new metadata. Training calls it after the export; `calligraphy calibrate` calls it to bring
-    runs trained before the photo calibration up to date.
+    Rewrites `model.json` (framing, temperature, calibration, calibration metrics; nothing else), the graph's
+    `features` output and `reliability.png`, and returns the new metadata. Training calls it after the export;
+    `calligraphy calibrate` calls it to bring runs trained before the photo calibration up to date. The detector
+    comes first because it chooses the views whose probabilities the temperature is fitted to.
     """
     model_dir, data_root = Path(model_dir), Path(data_root)
     if not model_dir.is_dir():
@@ -203,8 +207,15 @@ def calibrate_run(model_dir: Path, data_root: Path, seed: int = 0) -> dict:
         valid_files = metadata.get("dataset", {}).get("valid_files")
         if not isinstance(valid_files, list) or not valid_files:
             raise UsageError(f"{model_dir}: model.json lists no dataset.valid_files: not a training run")
-        result = photo_calibration(model_dir, data_root, valid_files, seed)
-    except ModelError as exc:
+        original = (model_dir / METADATA_FILE).read_bytes()
+        try:
+            fit_framing(model_dir, data_root, framing_images, seed)
+            metadata = read_metadata(model_dir)
+            result = photo_calibration(model_dir, data_root, valid_files, seed)
+        except BaseException:
+            (model_dir / METADATA_FILE).write_bytes(original)  # a failed refit leaves the run as it was
+            raise
+    except (ModelError, FramingError) as exc:
         raise UsageError(str(exc)) from None
     result.update(metadata)
     write_metadata(model_dir, metadata)

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from calligraphy.errors import UsageError
+from model_store.cli import whole_number
 from trainer.config import RESIZE_METHODS, TrainConfig
 
 
@@ -114,6 +115,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.tta_crops,
         help="squares the runtime averages with the whole image (default %(default)s; written to model.json)",
     )
+    p.add_argument(
+        "--framing-images",
+        type=whole_number(0),
+        default=d.framing_images,
+        help="training images whose photo copies fit the detector that gives pictures of a few characters a "
+        "tiled view instead of the crop (0: none; default %(default)s)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of the model's start")
@@ -197,6 +205,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", type=Path, required=True, metavar="DIR", help="the run directory (train's --out)")
     c.add_argument("--data", type=Path, required=True, metavar="DIR", help="the dataset the run was trained on")
     c.add_argument("--seed", type=int, default=0, help="seed for the copies' random parameters (default 0)")
+    c.add_argument(
+        "--framing-images",
+        type=whole_number(0),
+        default=d.framing_images,
+        help="training images whose photo copies refit the framing detector first (0: remove it; default %(default)s)",
+    )
     c.set_defaults(func=run_calibrate)
 
     s = sub.add_parser(
@@ -237,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         p_low_quality=args.p_low_quality,
         p_mount=args.p_mount,
         tta_crops=args.tta_crops,
+        framing_images=args.framing_images,
         device=args.device,
         seed=args.seed,
         train_seed=args.train_seed,
@@ -262,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from trainer.calibrate import calibrate_run, calibration_summary
 
-    metadata = calibrate_run(args.model, args.data, args.seed)
+    metadata = calibrate_run(args.model, args.data, args.seed, args.framing_images)
     print(f"calibrated {args.model}: {calibration_summary(metadata)}")
     return 0
 

@@ -11,6 +11,8 @@ RESIZE_METHODS = ("squish", "crop")
 # other data matches none and trains on every image.
 DEFAULT_EXCLUSIONS = Path(__file__).parent / "exclusions" / "calligraphy-3.csv"
 
+FRAMING_IMAGES = 300  # about 2 minutes of photo copies and features on a CPU
+
 
 @dataclass
 class TrainConfig:
@@ -38,6 +40,9 @@ class TrainConfig:
     p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
     p_mount: float = 0.0  # share of training images shown as a round fan or with margins of any colour
     tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
+    # Training images whose photo copies fit the framing detector (trainer/framing.py), which gives pictures of a
+    # few characters a tiled view instead of the crop; 0: no detector.
+    framing_images: int = FRAMING_IMAGES
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set
     # Reseeds data order, augmentation and dropout once the model is built: runs that differ only here start from
