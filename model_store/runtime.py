@@ -61,6 +61,11 @@ def crop_boxes(width: int, height: int, crops: int) -> list[tuple[int, int, int,
     return boxes
 
 
+def _split_like(probs: np.ndarray, batches: list[np.ndarray]) -> list[np.ndarray]:
+    """The rows of `probs` cut back into one block per batch it was concatenated from."""
+    return np.split(probs, np.cumsum([len(b) for b in batches])[:-1])
+
+
 def _fits(shape: list, expected: tuple[int, ...]) -> bool:
     """Whether an ONNX shape [N, ...] matches `expected` past the batch axis; named axes match anything."""
     dims = shape[1:]
@@ -144,7 +149,12 @@ class Classifier:
 
     def views(self, img: Image.Image) -> np.ndarray:
         """The whole image plus the configured crops, as a float32 batch [1 + crops, 3, S, S]."""
-        images = [img] + [img.crop(box) for box in crop_boxes(img.width, img.height, self.crops)]
+        return self._tensors([img, *self._crop_images(img)])
+
+    def _crop_images(self, img: Image.Image) -> list[Image.Image]:
+        return [img.crop(box) for box in crop_boxes(img.width, img.height, self.crops)]
+
+    def _tensors(self, images: list[Image.Image]) -> np.ndarray:
         return np.stack([to_tensor(view, self.preprocessing) for view in images])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -163,16 +173,15 @@ class Classifier:
         the framing detector says the whole image shows a few characters, the whole image and its tiling."""
         if self.framing is None or not self.crops:
             batches = [self.views(img) for img in images]
-            probs = self.run(np.concatenate(batches))
-            return np.split(probs, np.cumsum([len(b) for b in batches])[:-1])
-        wholes = np.stack([to_tensor(img, self.preprocessing) for img in images])
+            return _split_like(self.run(np.concatenate(batches)), batches)
+        wholes = self._tensors(images)
         whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
         few = self.framing.few_characters(features)
         seconds = [
-            to_tensor(tiled(img, self.framing.tiles), self.preprocessing)[None] if is_few else self.views(img)[1:]
+            self._tensors([tiled(img, self.framing.tiles)] if is_few else self._crop_images(img))
             for img, is_few in zip(images, few, strict=True)
         ]
-        second_probs = np.split(self.run(np.concatenate(seconds)), np.cumsum([len(s) for s in seconds])[:-1])
+        second_probs = _split_like(self.run(np.concatenate(seconds)), seconds)
         return [np.concatenate([whole[None], second]) for whole, second in zip(whole_probs, second_probs, strict=True)]
 
     def _prediction(self, view_probs: np.ndarray) -> Prediction:
