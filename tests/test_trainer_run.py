@@ -82,6 +82,10 @@ def test_version_directory_is_complete(trained):
     assert "on photo copies; photo-copy accuracy" in summary_line(written)
     assert set(written["metrics"]["per_class"]) == set(written["classes"])
     assert written["onnx"]["parity_max_abs_diff"] <= 1e-4
+    # The framing detector reads fastai's head: its 512 hidden units, fitted on copies of training images only.
+    framing = written["framing"]
+    assert framing["tiles"] == 3 and len(framing["weights"]) == framing["features"] == 512
+    assert "training images" in framing["fitted_on"]
 
 
 def test_onnx_has_dynamic_batch_and_returns_probabilities(trained):
@@ -90,6 +94,7 @@ def test_onnx_has_dynamic_batch_and_returns_probabilities(trained):
     assert model.opset_import[0].version >= 17
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image"]
+    assert [o.name for o in session.get_outputs()] == ["probs", "features"]
     for n in (1, 5):
         probs = session.run(["probs"], {"image": np.random.default_rng(n).normal(size=(n, 3, 48, 48)).astype("f4")})[0]
         assert probs.shape == (n, 3)
