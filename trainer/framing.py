@@ -21,6 +21,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from calligraphy.errors import UsageError
+from model_store.framing import Framing
 from model_store.images import decode_image
 from model_store.metadata import MODEL_FILE, read_metadata, write_metadata
 from model_store.runtime import FEATURES_NAME, OUTPUT_NAME, Classifier
@@ -131,7 +132,7 @@ def fit_framing(model_dir: Path, data_root: Path, n_images: int = FRAMING_IMAGES
             conditions.append(name)
     features, y = np.array(rows), np.array(labels)
     weights, bias = fit_logistic(features, y)
-    flagged = features @ weights + bias > 0
+    flagged = Framing(weights=weights, bias=bias, tiles=TILES).few_characters(features)
     share = {name: float(flagged[[c == name for c in conditions]].mean()) for name in dict.fromkeys(conditions)}
     block = {
         "tiles": TILES,
