@@ -161,9 +161,9 @@ class Classifier:
         """Raw model probabilities for a preprocessed batch [N, 3, S, S]."""
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
 
-    def features(self, data: bytes) -> np.ndarray:
-        """The network's last hidden layer for the whole image: what a framing detector reads."""
-        batch = to_tensor(decode_image(data, max_side=self.decode_side), self.preprocessing)[None]
+    def features(self, img: Image.Image) -> np.ndarray:
+        """The network's last hidden layer for a decoded RGB image, whole: what a framing detector reads."""
+        batch = to_tensor(img, self.preprocessing)[None]
         if FEATURES_NAME not in {o.name for o in self._session.get_outputs()}:
             raise ModelError(f"model {self.version} has no '{FEATURES_NAME}' output")
         return self._session.run([FEATURES_NAME], {INPUT_NAME: batch})[0][0]

@@ -36,7 +36,6 @@ def test_packaged_model_reads_regular_script_rendered_from_a_kai_font(sample):
 def test_packaged_model_tiles_one_character_and_crops_a_page():
     """Its framing detector: one character cut out of a sample (with a margin) gets the tiled view, the sample's
     four characters the crop; the answer is the average of the whole picture and that view."""
-    from image_factory import encode
     from PIL import Image
 
     from model_store.framing import tiled
@@ -47,7 +46,7 @@ def test_packaged_model_tiles_one_character_and_crops_a_page():
     plain = Classifier(default_model_path(), crops=0, temperature=1.0)
 
     def few(img: Image.Image) -> bool:
-        return bool(classifier.framing.few_characters(classifier.features(encode(img))[None])[0])
+        return bool(classifier.framing.few_characters(classifier.features(img)[None])[0])
 
     assert few(character) and not few(page)
     views = [list(plain.predict_image(v).probs.values()) for v in (character, tiled(character, 3))]

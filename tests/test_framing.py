@@ -28,7 +28,7 @@ def test_expose_features_adds_the_last_linear_layers_input_once(model_dir):
     assert expose_features(path) == 3
     assert path.read_bytes() == before
     # The test model's features are the normalised channel means (mean 0.5, std 0.5): red is (1, -1, -1).
-    features = Classifier(model_dir).features(encode(solid("red")))
+    features = Classifier(model_dir).features(solid("red"))
     assert features.tolist() == pytest.approx([1.0, -1.0, -1.0], abs=1e-2)
 
 

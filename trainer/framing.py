@@ -7,7 +7,7 @@ cues (stroke width, ink columns, character boxes) could not tell the two framing
 layer can. So the run's graph gets that layer as a second output (`features`), and a logistic regression on it,
 fitted on photo copies of *training* images (one character and a few characters against whole pages and their
 other copies), goes into `model.json`. The runtime then picks the second view per picture
-(`model_store.runtime.Framing`).
+(`model_store.framing.Framing`).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def fit_framing(model_dir: Path, data_root: Path, n_images: int = FRAMING_IMAGES
     for file in files:
         copies = photo_copies(decode_image((Path(data_root) / file).read_bytes()), file, seed)
         for name, blob in copies.items():
-            rows.append(classifier.features(blob))
+            rows.append(classifier.features(decode_image(blob, max_side=classifier.decode_side)))
             labels.append(name in FEW_CHARACTER_CONDITIONS)
             conditions.append(name)
     features, y = np.array(rows), np.array(labels)
