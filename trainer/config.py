@@ -36,7 +36,7 @@ class TrainConfig:
     p_invert: float = 0.2  # share of training images with ink and paper swapped
     p_crop: float = 0.5  # share of training images cut to a random part of the page
     crop_min_scale: float = 0.2  # smallest crop, as a share of the page's area
-    p_char: float = 0.0  # share of training images cut to one character of the page
+    p_char: float = 0.1  # share of training images cut to one character of the page (0 before session 9)
     p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
     p_mount: float = 0.0  # share of training images shown as a round fan or with margins of any colour
     tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
