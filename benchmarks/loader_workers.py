@@ -20,7 +20,7 @@ import torch
 
 from trainer.config import TrainConfig
 from trainer.data import exclude_from_training, group_ids, grouped_split, read_exclusions, scan_dataset
-from trainer.train import train
+from trainer.train import resolve_device, train
 
 
 def main() -> None:
@@ -44,8 +44,9 @@ def main() -> None:
     dataset = scan_dataset(config.data)
     valid_idx = grouped_split(dataset, group_ids(dataset), config.valid_pct, config.seed)
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, read_exclusions(config.exclude))
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    print(f"{len(train_set.items)} images, sizes {list(config.sizes)}, 3 epochs per size, on {device}")
+    device = resolve_device(args.device)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{len(train_set.items)} images, sizes {list(config.sizes)}, 3 epochs per size, on {device_name}")
     for workers in (int(w) for w in args.workers.split(",")):
         started = time.perf_counter()
         result = train(train_set, train_valid_idx, dataclasses.replace(config, num_workers=workers))
