@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
 import numpy as np
-from font_characters import TEXT, render
 from PIL import Image, ImageOps
+from views import arguments, scored_sets
 
 from model_store.framing import tiled
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier, crop_boxes
-from sandbox.make_samples import UKAI
 from trainer.characters import ink_mask
-from trainer.photo_copies import PHOTO_CONDITIONS, jpeg, photo_copies
+from trainer.photo_copies import PHOTO_CONDITIONS
 from trainer.report import classification_metrics
 
 POLICIES = ("runtime", "dark ink", "whole inverted", "second inverted", "all four")
@@ -79,34 +77,15 @@ def policies(probs: np.ndarray, light: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(POLICIES, means, strict=True))
 
 
-def score(model_dir: Path, data: Path, seed: int, fonts: list[Path]) -> dict[str, dict]:
+def score(model_dir: Path, args: argparse.Namespace) -> dict[str, dict]:
     """Per policy: accuracy and recall on the pages, the mean over the photo copies and over the font sets, and
     the inverted copies' accuracy."""
-    classifier = Classifier(model_dir, crops=1)
-    files = json.loads((model_dir / "model.json").read_text())["dataset"]["valid_files"]
-    classes = classifier.classes
-    targets = np.array([classes.index(f.split("/")[0]) for f in files])
-    sets: dict[str, list[tuple[np.ndarray, bool]]] = {}
-    for file in files:
-        stored = (data / file).read_bytes()
-        copies = {"page": stored} | photo_copies(decode_image(stored), file, seed)
-        copies.pop("original")
-        for name, blob in copies.items():
-            sets.setdefault(name, []).append(polarity_views(classifier, blob))
-    for font in fonts:
-        rng = random.Random(seed)
-        for rubbing in (False, True):
-            name = f"{font.stem} {'rubbing' if rubbing else 'ink'}"
-            sets[name] = [polarity_views(classifier, jpeg(render(font, char, 1, rubbing, rng))) for char in TEXT]
-
-    kaishu = classes.index("kaishu")
+    classifier, sets = scored_sets(model_dir, args, polarity_views)
     accuracy: dict[str, dict[str, float]] = {policy: {} for policy in POLICIES}
     recall: dict[str, dict[str, float]] = {}
-    for name, views in sets.items():
-        probs, light = np.array([v[0] for v in views]), np.array([v[1] for v in views])
-        truth = targets if len(views) == len(files) else np.full(len(views), kaishu)
+    for name, (probs, light, targets) in sets.items():
         for policy, mean in policies(probs, light).items():
-            metrics = classification_metrics(mean, truth, classes)
+            metrics = classification_metrics(mean, targets, classifier.classes)
             accuracy[policy][name] = metrics["accuracy"]
             if name == "page":
                 recall[policy] = {c: m["recall"] for c, m in metrics["per_class"].items()}
@@ -116,7 +95,7 @@ def score(model_dir: Path, data: Path, seed: int, fonts: list[Path]) -> dict[str
             "pages": acc["page"],
             "recall": recall[policy],
             "copies": float(np.mean([acc[c] for c in PHOTO_CONDITIONS])),
-            "fonts": float(np.mean([acc[f] for f in font_sets])) if font_sets else None,
+            "fonts": float(np.mean([acc[f] for f in font_sets])),
             "inverted copies": acc["inverted"],
             "sets": acc,
         }
@@ -125,23 +104,16 @@ def score(model_dir: Path, data: Path, seed: int, fonts: list[Path]) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, action="append", required=True, help="version directory; repeatable")
-    parser.add_argument("--data", type=Path, required=True, help="the dataset the models were trained on")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the copies' and fonts' random parameters")
-    parser.add_argument("--font", type=Path, action="append", help=f"regular-script font; repeatable (default {UKAI})")
-    args = parser.parse_args()
-
+    args = arguments(__doc__)
     started = time.perf_counter()
-    results = {str(m): score(m, args.data, args.seed, args.font or [UKAI]) for m in args.model}
+    results = {str(m): score(m, args) for m in args.model}
     for model_dir, rows in results.items():
         print(f"{model_dir}, seed {args.seed}")
         print(f"  {'':<16}{'pages':>8}  {'recall':<20}{'copies':>8}{'fonts':>8}{'inverted':>10}")
         for policy, row in rows.items():
             recall = " / ".join(f"{r:.3f}" for r in row["recall"].values())
-            fonts = f"{row['fonts']:.3f}" if row["fonts"] is not None else "—"
             print(
-                f"  {policy:<16}{row['pages']:>8.3f}  {recall:<20}{row['copies']:>8.3f}{fonts:>8}"
+                f"  {policy:<16}{row['pages']:>8.3f}  {recall:<20}{row['copies']:>8.3f}{row['fonts']:>8.3f}"
                 f"{row['inverted copies']:>10.3f}"
             )
     seconds = time.perf_counter() - started

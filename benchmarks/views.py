@@ -18,6 +18,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,7 @@ from model_store.images import decode_image
 from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier
 from sandbox.make_samples import UKAI
-from trainer.photo_copies import jpeg, photo_copies
-from trainer.report import classification_metrics
+from trainer.photo_copies import ORIGINAL, jpeg, photo_copies
 
 TILES = (2, 3)
 SECOND_VIEWS = ("crop", *(f"{n}x{n} tiles" for n in TILES))
@@ -57,47 +57,62 @@ def policies(probs: np.ndarray, few: np.ndarray, tiles: int) -> dict[str, np.nda
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str) -> argparse.Namespace:
+    """The options of the benchmarks that score view policies on `pictures` (this one and `polarity.py`)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, action="append", required=True, help="version directory; repeatable")
     parser.add_argument("--data", type=Path, required=True, help="the dataset the models were trained on")
     parser.add_argument("--seed", type=int, default=0, help="seed for the copies' and fonts' random parameters")
     parser.add_argument("--font", type=Path, action="append", help=f"regular-script font; repeatable (default {UKAI})")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def pictures(data: Path, files: list[str], seed: int, fonts: list[Path]) -> Iterator[tuple[str, str, bytes]]:
+    """(set, true style, JPEG bytes) per picture: each stored validation page (`page`), its copy under each photo
+    condition of `trainer.photo_copies`, and per font its single characters in ink and as rubbings (regular script,
+    so their accuracy is the share called kaishu)."""
+    for file in files:
+        stored = (data / file).read_bytes()
+        style = file.split("/")[0]
+        yield "page", style, stored
+        copies = photo_copies(decode_image(stored), file, seed)
+        yield from ((name, style, blob) for name, blob in copies.items() if name != ORIGINAL)
+    for font in fonts:
+        rng = random.Random(seed)
+        for rubbing in (False, True):
+            name = f"{font.stem}, one character, {'rubbing' if rubbing else 'ink'}"
+            yield from ((name, "kaishu", jpeg(render(font, char, 1, rubbing, rng))) for char in TEXT)
+
+
+def scored_sets(
+    model_dir: Path, args: argparse.Namespace, views: Callable[[Classifier, bytes], tuple[np.ndarray, bool]]
+) -> tuple[Classifier, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The model's classifier (one crop), and per set of `pictures` what `views` gives each picture (view
+    probabilities [N, views, classes] and a flag [N]) with the true class indices [N]."""
+    classifier = Classifier(model_dir, crops=1)
+    files = json.loads((model_dir / "model.json").read_text())["dataset"]["valid_files"]
+    grouped: dict[str, tuple[list, list, list]] = {}
+    for name, style, blob in pictures(args.data, files, args.seed, args.font or [UKAI]):
+        probs, flag = views(classifier, blob)
+        entry = grouped.setdefault(name, ([], [], []))
+        entry[0].append(probs)
+        entry[1].append(flag)
+        entry[2].append(classifier.classes.index(style))
+    return classifier, {name: (np.array(p), np.array(f), np.array(t)) for name, (p, f, t) in grouped.items()}
+
+
+def main() -> None:
+    args = arguments(__doc__)
     started = time.perf_counter()
     results: dict[str, dict[str, dict[str, float]]] = {}
     for model_dir in args.model:
-        classifier = Classifier(model_dir, crops=1)
-        metadata = json.loads((model_dir / "model.json").read_text())
-        files, classes = metadata["dataset"]["valid_files"], classifier.classes
-        targets = np.array([classes.index(f.split("/")[0]) for f in files])
+        classifier, sets = scored_sets(model_dir, args, view_probs)
         tiles = classifier.framing.tiles if classifier.framing else TILES[-1]
-        per_condition: dict[str, list[tuple[np.ndarray, bool]]] = {}
-        for file in files:
-            stored = (args.data / file).read_bytes()
-            copies = {"page": stored} | photo_copies(decode_image(stored), file, args.seed)
-            copies.pop("original")
-            for name, blob in copies.items():
-                per_condition.setdefault(name, []).append(view_probs(classifier, blob))
-        rows = {}
-        for name, views in per_condition.items():
-            probs, few = np.array([v[0] for v in views]), np.array([v[1] for v in views])
-            rows[name] = {
-                policy: classification_metrics(p, targets, classes)["accuracy"]
-                for policy, p in policies(probs, few, tiles).items()
-            } | {"flagged": float(few.mean())}
-        kaishu = classes.index("kaishu")
-        for font in args.font or [UKAI]:
-            rng = random.Random(args.seed)
-            for rubbing in (False, True):
-                views = [view_probs(classifier, jpeg(render(font, char, 1, rubbing, rng))) for char in TEXT]
-                probs, few = np.array([v[0] for v in views]), np.array([v[1] for v in views])
-                name = f"{font.stem}, one character, {'rubbing' if rubbing else 'ink'} (share kaishu)"
-                rows[name] = {
-                    policy: float((p.argmax(1) == kaishu).mean()) for policy, p in policies(probs, few, tiles).items()
-                } | {"flagged": float(few.mean())}
-        results[str(model_dir)] = rows
+        results[str(model_dir)] = {
+            name: {policy: float((p.argmax(1) == targets).mean()) for policy, p in policies(probs, few, tiles).items()}
+            | {"flagged": float(few.mean())}
+            for name, (probs, few, targets) in sets.items()
+        }
 
     for model_dir, rows in results.items():
         print(f"{model_dir}, seed {args.seed}")
