@@ -29,10 +29,9 @@ import numpy as np
 from PIL import Image, ImageOps
 from views import arguments, scored_sets
 
-from model_store.framing import tiled
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
-from model_store.runtime import Classifier, crop_boxes
+from model_store.runtime import Classifier
 from trainer.characters import ink_mask
 from trainer.photo_copies import PHOTO_CONDITIONS
 from trainer.report import classification_metrics
@@ -52,14 +51,9 @@ def light_ink(img: Image.Image) -> bool:
 def polarity_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
     """Raw probabilities [4, classes] of the whole image, its second view, and both inverted; and `light_ink`."""
     img = decode_image(blob, max_side=classifier.decode_side)
-    framing = classifier.framing
-    few = framing is not None and bool(framing.few_characters(classifier.features(img)[None])[0])
-
-    def second(view: Image.Image) -> Image.Image:
-        return tiled(view, framing.tiles) if few else view.crop(crop_boxes(view.width, view.height, 1)[0])
-
+    few = classifier.shows_few_characters(img)
     inverted = ImageOps.invert(img)
-    views = [img, second(img), inverted, second(inverted)]
+    views = [img, *classifier.second_views(img, few), inverted, *classifier.second_views(inverted, few)]
     return classifier.run(np.stack([to_tensor(v, classifier.preprocessing) for v in views])), light_ink(img)
 
 

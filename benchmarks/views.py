@@ -41,8 +41,7 @@ def view_probs(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
     img = decode_image(blob, max_side=classifier.decode_side)
     whole_and_crop = classifier.views(img)
     tiles = [to_tensor(tiled(img, n), classifier.preprocessing) for n in TILES]
-    few = classifier.framing is not None and bool(classifier.framing.few_characters(classifier.features(img)[None])[0])
-    return classifier.run(np.concatenate([whole_and_crop, np.stack(tiles)])), few
+    return classifier.run(np.concatenate([whole_and_crop, np.stack(tiles)])), classifier.shows_few_characters(img)
 
 
 def policies(probs: np.ndarray, few: np.ndarray, tiles: int) -> dict[str, np.ndarray]:

@@ -168,6 +168,16 @@ class Classifier:
             raise ModelError(f"model {self.version} has no '{FEATURES_NAME}' output")
         return self._session.run([FEATURES_NAME], {INPUT_NAME: batch})[0][0]
 
+    def shows_few_characters(self, img: Image.Image) -> bool:
+        """The framing detector's call on one decoded RGB image (False without a detector). It costs a pass of its
+        own: for tools; `predict` reads the call off the whole image's pass."""
+        return self.framing is not None and bool(self.framing.few_characters(self.features(img)[None])[0])
+
+    def second_views(self, img: Image.Image, few: bool) -> list[Image.Image]:
+        """The views averaged with the whole image: its tiling into a page when `few` (the detector's call), else
+        the configured crops."""
+        return [tiled(img, self.framing.tiles)] if few and self.framing is not None else self._crop_images(img)
+
     def _view_probs(self, images: list[Image.Image]) -> list[np.ndarray]:
         """Raw probabilities of each RGB image's views [views, classes]: the whole image and its crops, or, when
         the framing detector says the whole image shows a few characters, the whole image and its tiling."""
@@ -177,10 +187,7 @@ class Classifier:
         wholes = self._tensors(images)
         whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
         few = self.framing.few_characters(features)
-        seconds = [
-            self._tensors([tiled(img, self.framing.tiles)] if is_few else self._crop_images(img))
-            for img, is_few in zip(images, few, strict=True)
-        ]
+        seconds = [self._tensors(self.second_views(img, is_few)) for img, is_few in zip(images, few, strict=True)]
         second_probs = _split_like(self.run(np.concatenate(seconds)), seconds)
         return [np.concatenate([whole[None], second]) for whole, second in zip(whole_probs, second_probs, strict=True)]
 

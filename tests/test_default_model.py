@@ -45,10 +45,7 @@ def test_packaged_model_tiles_one_character_and_crops_a_page():
     character = page.crop((50, 54, 234, 224))
     plain = Classifier(default_model_path(), crops=0, temperature=1.0)
 
-    def few(img: Image.Image) -> bool:
-        return bool(classifier.framing.few_characters(classifier.features(img)[None])[0])
-
-    assert few(character) and not few(page)
+    assert classifier.shows_few_characters(character) and not classifier.shows_few_characters(page)
     views = [list(plain.predict_image(v).probs.values()) for v in (character, tiled(character, 3))]
     expected = calibrate(np.mean(views, axis=0)[None], classifier.temperature)[0]
     prediction = classifier.predict_image(character)
