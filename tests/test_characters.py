@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 from image_factory import character_page, strokes
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
-from trainer.characters import character_boxes, ink_mask
+from model_store.characters import _opened, character_boxes, ink_mask
 from trainer.photo_copies import one_character
 
 
@@ -64,3 +64,12 @@ def test_one_character_falls_back_to_a_small_part_of_a_page_without_characters()
     crop = one_character(page, random.Random(0))
     assert crop.size == (60, 80)
     assert np.array_equal(np.asarray(crop), np.asarray(one_character(page, random.Random(0))))
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (64, 48), (120, 200)])
+def test_the_opening_is_pillows_min_then_max_filter(shape):
+    rng = np.random.default_rng(sum(shape))
+    mask = rng.random(shape) < 0.6
+    pillow = Image.fromarray(mask.astype(np.uint8) * 255)
+    expected = np.asarray(pillow.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3))) > 0
+    assert np.array_equal(_opened(mask, 3), expected)
