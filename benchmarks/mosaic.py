@@ -1,16 +1,14 @@
 """Does a page of the picture's own characters read better than the crop as the second view?
 
-The packaged model calls light-on-dark clerical rubbings regular script with the page in view, while the same
-characters cut out one by one are read as clerical (docs/experiments.md, session 11). A *mosaic*
-(`model_store.framing.Mosaic`) puts up to 3 × 3 of the characters that `model_store.characters` finds into a
-3 × 3 page, each centred in its cell on the picture's paper colour: one network pass, like the crop it would
-replace. Per set of `views.pictures` this prints the accuracy of the policy before the mosaic (the whole image
-averaged with the crop, or with the tiling where the framing detector says a few characters), the mosaic in place
-of that second view wherever a character is found, the same only where the gate lets it in (a picture the detector
-calls a page, with at least `MOSAIC.min_characters` found: the runtime's choice for a model with a `mosaic`
-block), the mosaic as a third view, and the share the gate lets in. Raw probabilities are averaged (a temperature
-does not change which style wins). The rules it answers to were fixed before its results (docs/experiments.md,
-session 11). Run:
+A page's layout (a book's ruled grid, its margins, a rubbing's dark stone) is a cue a model can lean on instead of
+the strokes. A *mosaic* puts up to 3 × 3 of the characters that `trainer.characters` finds into a 3 × 3 page of
+the input size, each centred in its cell on the picture's paper colour: one network pass, like the crop it would
+replace. Per set of `views.pictures` this prints the accuracy of today's policy (the whole image averaged with the
+crop, or with the tiling where the framing detector says a few characters), the mosaic in place of that second
+view wherever a character is found, the same only where the gate lets it in (a picture the detector calls a page,
+with at least `MIN_CHARACTERS` found), the mosaic as a third view, and the share the gate lets in. Raw
+probabilities are averaged (a temperature does not change which style wins). The rules it answered to were fixed
+before its results (docs/experiments.md, session 11). Run:
 
     .venv/bin/python benchmarks/mosaic.py --model model_store/default_model --data ../shared/data/calligraphy-3
 """
@@ -21,33 +19,65 @@ import json
 import time
 
 import numpy as np
+from PIL import Image
 from views import arguments, scored_sets
 
-from model_store.characters import character_boxes
-from model_store.framing import Mosaic, tiled
+from model_store.framing import tiled
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier, crop_boxes
+from trainer.characters import Box, character_boxes, ink_mask
 
-MOSAIC = Mosaic(grid=3, min_characters=4)
+GRID = 3
+MIN_CHARACTERS = 4  # fewer distinct characters make the mosaic mostly repeats: the tiling that pages lose with
+MARGIN = 0.1  # of a character box's longer side, kept around it in its cell
+
+
+def paper_colour(img: Image.Image) -> tuple[int, ...]:
+    """The median RGB of the pixels that are not ink (on a copy at most 128 px a side, which is enough for a
+    median): the background a cut-out character sits on."""
+    small = img.reduce(max(1, max(img.size) // 128))
+    pixels = np.asarray(small)[~ink_mask(small)]
+    return tuple(int(v) for v in np.median(pixels, axis=0)) if len(pixels) else (255, 255, 255)
+
+
+def mosaic(img: Image.Image, boxes: list[Box], side: int) -> Image.Image:
+    """GRID × GRID square cells of side // GRID pixels, each holding one character of `boxes` (with a margin)
+    centred at its own aspect on `img`'s paper colour: the boxes in reading order, spread evenly when there are
+    more than cells, repeated when fewer."""
+    n, cell = GRID, side // GRID
+    if len(boxes) > n * n:
+        boxes = [boxes[round(i)] for i in np.linspace(0, len(boxes) - 1, n * n)]
+    canvas = Image.new("RGB", (cell * n, cell * n), paper_colour(img))
+    for i in range(n * n):
+        left, top, right, bottom = boxes[i % len(boxes)]
+        pad = round(MARGIN * max(right - left, bottom - top))
+        char = img.crop(
+            (max(0, left - pad), max(0, top - pad), min(img.width, right + pad), min(img.height, bottom + pad))
+        )
+        scale = cell / max(char.size)
+        char = char.resize((max(1, round(char.width * scale)), max(1, round(char.height * scale))), Image.BILINEAR)
+        row, col = divmod(i, n)
+        canvas.paste(char, (col * cell + (cell - char.width) // 2, row * cell + (cell - char.height) // 2))
+    return canvas
 
 
 def mosaic_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
     """Raw probabilities [3, classes] of the whole image, the second view of a runtime without a mosaic (the
     tiling where the framing detector says a few characters, else the crop) and the mosaic (a copy of that second
-    view where no character is found), and whether the gate lets the mosaic in (the runtime's choice with
-    `MOSAIC`): the detector calls the picture a page and enough characters are found."""
+    view where no character is found), and whether the gate lets the mosaic in: the detector calls the picture a
+    page and at least `MIN_CHARACTERS` are found."""
     img = decode_image(blob, max_side=classifier.decode_side)
     few = classifier.shows_few_characters(img)
     second = tiled(img, classifier.framing.tiles) if few else img.crop(crop_boxes(img.width, img.height, 1)[0])
     boxes = character_boxes(img)
-    view = MOSAIC.draw(img, boxes, classifier.preprocessing.size) if boxes else second
+    view = mosaic(img, boxes, classifier.preprocessing.size) if boxes else second
     batch = np.stack([to_tensor(v, classifier.preprocessing) for v in (img, second, view)])
-    return classifier.run(batch), not few and MOSAIC.applies(boxes)
+    return classifier.run(batch), not few and len(boxes) >= MIN_CHARACTERS
 
 
 def policies(probs: np.ndarray, gated: np.ndarray) -> dict[str, np.ndarray]:
-    """[N, views, classes] -> the runtime's average, the mosaic in place of its second view wherever a character
+    """[N, views, classes] -> the average before the mosaic, the mosaic in place of its second view wherever a character
     is found and only where the gate lets it in, and the mosaic as a third view."""
     whole, second, tiles = probs[:, 0], probs[:, 1], probs[:, 2]
     return {

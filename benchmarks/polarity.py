@@ -6,7 +6,7 @@ rubbing than in ink. Per picture this takes the runtime's two views (the whole i
 framing detector picks, decided once on the picture as it is) in both polarities, and compares averages of them:
 
 - `runtime`: the whole image and the second view, as the bot answers today;
-- `dark ink`: the same, but a picture whose ink is lighter than its paper (`model_store.characters.ink_mask`) is
+- `dark ink`: the same, but a picture whose ink is lighter than its paper (`trainer.characters.ink_mask`) is
   inverted first, so the model always sees dark ink on light paper;
 - `whole inverted` / `second inverted`: one of the two views in the other polarity;
 - `all four`: both views in both polarities, exactly polarity-invariant, at twice the runtime's cost.
@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image, ImageOps
 from views import arguments, scored_sets
 
-from model_store.characters import ink_mask
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier
+from trainer.characters import ink_mask
 from trainer.photo_copies import PHOTO_CONDITIONS
 from trainer.report import classification_metrics
 

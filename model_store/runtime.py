@@ -12,8 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from model_store.characters import character_boxes
-from model_store.framing import Framing, Mosaic, tiled
+from model_store.framing import Framing, tiled
 from model_store.images import ImageError, decode_image, to_rgb
 from model_store.metadata import MODEL_FILE, ModelError, read_metadata
 from model_store.preprocess import Preprocessing, to_tensor
@@ -112,7 +111,6 @@ class Classifier:
         if not self.temperature > 0:
             raise ValueError("temperature must be > 0")
         self.framing = Framing.from_metadata(self.metadata)
-        self.mosaic = Mosaic.from_metadata(self.metadata)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -177,27 +175,18 @@ class Classifier:
 
     def second_views(self, img: Image.Image, few: bool) -> list[Image.Image]:
         """The views averaged with the whole image: its tiling into a page when `few` (the detector's call), else
-        a mosaic of its own characters when the model has one and enough are found, else the configured crops."""
-        if few and self.framing is not None:
-            return [tiled(img, self.framing.tiles)]
-        if self.mosaic is not None and self.crops:
-            boxes = character_boxes(img)
-            if self.mosaic.applies(boxes):
-                return [self.mosaic.draw(img, boxes, self.preprocessing.size)]
-        return self._crop_images(img)
+        the configured crops."""
+        return [tiled(img, self.framing.tiles)] if few and self.framing is not None else self._crop_images(img)
 
     def _view_probs(self, images: list[Image.Image]) -> list[np.ndarray]:
-        """Raw probabilities of each RGB image's views [views, classes]: the whole image and its second views
-        (`second_views`, on the framing detector's call from the whole image's pass)."""
-        if not self.crops or (self.framing is None and self.mosaic is None):
+        """Raw probabilities of each RGB image's views [views, classes]: the whole image and its crops, or, when
+        the framing detector says the whole image shows a few characters, the whole image and its tiling."""
+        if self.framing is None or not self.crops:
             batches = [self.views(img) for img in images]
             return _split_like(self.run(np.concatenate(batches)), batches)
         wholes = self._tensors(images)
-        if self.framing is None:
-            whole_probs, few = self.run(wholes), np.zeros(len(images), dtype=bool)
-        else:
-            whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
-            few = self.framing.few_characters(features)
+        whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
+        few = self.framing.few_characters(features)
         seconds = [self._tensors(self.second_views(img, is_few)) for img, is_few in zip(images, few, strict=True)]
         second_probs = _split_like(self.run(np.concatenate(seconds)), seconds)
         return [np.concatenate([whole[None], second]) for whole, second in zip(whole_probs, second_probs, strict=True)]

@@ -9,7 +9,7 @@ import pytest
 from image_factory import character_page, strokes
 from PIL import Image, ImageFilter, ImageOps
 
-from model_store.characters import _opened, character_boxes, ink_mask
+from trainer.characters import _opened, character_boxes, ink_mask
 from trainer.photo_copies import one_character
 
 

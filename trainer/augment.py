@@ -67,7 +67,7 @@ class PageCrop(RandTransform):
 
 
 class CharacterCrop(RandTransform):
-    """Training only: with probability `p`, one character of the page (`model_store.characters`), or a 1/25 part of it.
+    """Training only: with probability `p`, one character of the page (`trainer.characters`), or a 1/25 part of it.
 
     Users photograph a single character more than anything else, and `PageCrop` rarely gets that small: a
     character's own box keeps its proportions (wide clerical, tall seal), which a crop of the page's shape loses.

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from model_store.characters import character_boxes
 from model_store.images import decode_image
+from trainer.characters import character_boxes
 
 JPEG_QUALITY = 90
 PAPER_TINT = (1.0, 0.9, 0.7)
@@ -84,7 +84,7 @@ def page_crop(area: float) -> Transform:
 
 
 def one_character(img: Image.Image, rng: random.Random) -> Image.Image:
-    """One character of the page with a little blank around it (`model_store.characters`), else a 1/25 part of it."""
+    """One character of the page with a little blank around it (`trainer.characters`), else a 1/25 part of it."""
     boxes = character_boxes(img)
     if not boxes:
         return page_crop(NO_CHARACTER_AREA)(img, rng)

@@ -1,5 +1,4 @@
-"""Single characters found on a page: training cuts them out (the view users send most, and one that whole-page
-scans never show), and the runtime lays them out as a mosaic (`model_store.framing.mosaic`).
+"""Single characters cut out of a page: the view users send most, and one that whole-page scans never show.
 
 Pages of this data are columns or rows of characters with blank space between them. The ink's projection on
 one axis finds the columns, and the projection of each column finds its characters, as in classic document
