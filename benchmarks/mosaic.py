@@ -15,12 +15,11 @@ before its results (docs/experiments.md, session 11). Run:
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 from PIL import Image
-from views import arguments, scored_sets
+from views import accuracies, arguments, print_results, scored_sets
 
 from model_store.framing import tiled
 from model_store.images import decode_image
@@ -91,26 +90,8 @@ def policies(probs: np.ndarray, gated: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     args = arguments(__doc__)
     started = time.perf_counter()
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for model_dir in args.model:
-        _, sets = scored_sets(model_dir, args, mosaic_views)
-        results[str(model_dir)] = {
-            name: {policy: float((p.argmax(1) == targets).mean()) for policy, p in policies(probs, gated).items()}
-            | {"gated": float(gated.mean())}
-            for name, (probs, gated, targets) in sets.items()
-        }
-    for model_dir, rows in results.items():
-        print(f"{model_dir}, seed {args.seed}")
-        names = list(next(iter(rows.values())))
-        print(f"  {'':<48}" + "".join(f"{n:>13}" for n in names))
-        for condition, row in rows.items():
-            print(f"  {condition:<48}" + "".join(f"{row[n]:>13.3f}" for n in names))
-        copies = [r for c, r in rows.items() if c != "page" and "one character," not in c]
-        fonts = [r for c, r in rows.items() if "one character," in c]
-        for label, group in (("mean of the copies", copies), ("mean of the font sets", fonts)):
-            print(f"  {label:<48}" + "".join(f"{np.mean([r[n] for r in group]):>13.3f}" for n in names))
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seed": args.seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
+    results = {str(m): accuracies(scored_sets(m, args, mosaic_views)[1], policies, "gated") for m in args.model}
+    print_results(results, args.seed, time.perf_counter() - started, width=13, means=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ temperature does not change which style wins). Run:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import time
@@ -100,6 +101,38 @@ def scored_sets(
     return classifier, {name: (np.array(p), np.array(f), np.array(t)) for name, (p, f, t) in grouped.items()}
 
 
+def accuracies(
+    sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    policies_of: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]],
+    flag: str,
+) -> dict[str, dict[str, float]]:
+    """Per set of `scored_sets`: each policy's accuracy, and the share of pictures flagged (column `flag`)."""
+    return {
+        name: {policy: float((p.argmax(1) == targets).mean()) for policy, p in policies_of(probs, flags).items()}
+        | {flag: float(flags.mean())}
+        for name, (probs, flags, targets) in sets.items()
+    }
+
+
+def print_results(
+    results: dict[str, dict[str, dict[str, float]]], seed: int, seconds: float, width: int = 12, means: bool = False
+) -> None:
+    """One table per model (a row per set, a column per policy), with `means` the mean of the photo copies and
+    of the font sets below it, then everything as one JSON line."""
+    for model_dir, rows in results.items():
+        print(f"{model_dir}, seed {seed}")
+        names = list(next(iter(rows.values())))
+        print(f"  {'':<48}" + "".join(f"{n:>{width}}" for n in names))
+        for condition, row in rows.items():
+            print(f"  {condition:<48}" + "".join(f"{row[n]:>{width}.3f}" for n in names))
+        if means:
+            copies = [r for c, r in rows.items() if c != "page" and "one character," not in c]
+            fonts = [r for c, r in rows.items() if "one character," in c]
+            for label, group in (("mean of the copies", copies), ("mean of the font sets", fonts)):
+                print(f"  {label:<48}" + "".join(f"{np.mean([r[n] for r in group]):>{width}.3f}" for n in names))
+    print(json.dumps({"seed": seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
+
+
 def main() -> None:
     args = arguments(__doc__)
     started = time.perf_counter()
@@ -107,20 +140,8 @@ def main() -> None:
     for model_dir in args.model:
         classifier, sets = scored_sets(model_dir, args, view_probs)
         tiles = classifier.framing.tiles if classifier.framing else TILES[-1]
-        results[str(model_dir)] = {
-            name: {policy: float((p.argmax(1) == targets).mean()) for policy, p in policies(probs, few, tiles).items()}
-            | {"flagged": float(few.mean())}
-            for name, (probs, few, targets) in sets.items()
-        }
-
-    for model_dir, rows in results.items():
-        print(f"{model_dir}, seed {args.seed}")
-        names = list(next(iter(rows.values())))
-        print(f"  {'':<48}" + "".join(f"{n:>12}" for n in names))
-        for condition, row in rows.items():
-            print(f"  {condition:<48}" + "".join(f"{row[n]:>12.3f}" for n in names))
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seed": args.seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
+        results[str(model_dir)] = accuracies(sets, functools.partial(policies, tiles=tiles), "flagged")
+    print_results(results, args.seed, time.perf_counter() - started)
 
 
 if __name__ == "__main__":
