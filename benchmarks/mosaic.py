@@ -62,9 +62,9 @@ def mosaic(img: Image.Image, boxes: list[Box], side: int) -> Image.Image:
 
 
 def mosaic_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
-    """Raw probabilities [3, classes] of the whole image, the second view of a runtime without a mosaic (the
-    tiling where the framing detector says a few characters, else the crop) and the mosaic (a copy of that second
-    view where no character is found), and whether the gate lets the mosaic in: the detector calls the picture a
+    """Raw probabilities [3, classes] of the whole image, the runtime's second view (the tiling where the framing
+    detector says a few characters, else the crop) and the mosaic (a copy of that second view where no character
+    is found), and whether the gate lets the mosaic in: the detector calls the picture a
     page and at least `MIN_CHARACTERS` are found."""
     img = decode_image(blob, max_side=classifier.decode_side)
     few = classifier.shows_few_characters(img)
@@ -76,8 +76,8 @@ def mosaic_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]
 
 
 def policies(probs: np.ndarray, gated: np.ndarray) -> dict[str, np.ndarray]:
-    """[N, views, classes] -> the average before the mosaic, the mosaic in place of its second view wherever a character
-    is found and only where the gate lets it in, and the mosaic as a third view."""
+    """[N, views, classes] -> the runtime's average, the mosaic in place of its second view wherever a character is
+    found and only where the gate lets it in, and the mosaic as a third view."""
     whole, second, tiles = probs[:, 0], probs[:, 1], probs[:, 2]
     return {
         "before": (whole + second) / 2,
