@@ -21,10 +21,9 @@ import numpy as np
 from PIL import Image
 from views import accuracies, arguments, print_results, scored_sets
 
-from model_store.framing import tiled
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
-from model_store.runtime import Classifier, crop_boxes
+from model_store.runtime import Classifier
 from trainer.characters import Box, character_boxes, ink_mask
 
 GRID = 3
@@ -68,10 +67,10 @@ def mosaic_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]
     page and at least `MIN_CHARACTERS` are found."""
     img = decode_image(blob, max_side=classifier.decode_side)
     few = classifier.shows_few_characters(img)
-    second = tiled(img, classifier.framing.tiles) if few else img.crop(crop_boxes(img.width, img.height, 1)[0])
+    second = classifier.second_views(img, few)
     boxes = character_boxes(img)
-    view = mosaic(img, boxes, classifier.preprocessing.size) if boxes else second
-    batch = np.stack([to_tensor(v, classifier.preprocessing) for v in (img, second, view)])
+    view = [mosaic(img, boxes, classifier.preprocessing.size)] if boxes else second
+    batch = np.stack([to_tensor(v, classifier.preprocessing) for v in (img, *second, *view)])
     return classifier.run(batch), not few and len(boxes) >= MIN_CHARACTERS
 
 
