@@ -6,9 +6,9 @@ the input size, each centred in its cell on the picture's paper colour: one netw
 replace. Per set of `views.pictures` this prints the accuracy of today's policy (the whole image averaged with the
 crop, or with the tiling where the framing detector says a few characters), the mosaic in place of that second
 view wherever a character is found, the same only where the gate lets it in (a picture the detector calls a page,
-with at least `MIN_CHARACTERS` found), the mosaic as a third view, and the share the gate lets in. Raw
-probabilities are averaged (a temperature does not change which style wins). The rules it answered to were fixed
-before its results (docs/experiments.md, session 11). Run:
+with at least `MIN_CHARACTERS` found whose sizes agree as a page's do: `MAX_SPREAD`), the mosaic as a third view,
+and the share the gate lets in. Raw probabilities are averaged (a temperature does not change which style wins).
+The rules it answered to were fixed before their results (docs/experiments.md, sessions 11 and 12). Run:
 
     .venv/bin/python benchmarks/mosaic.py --model model_store/default_model --data ../shared/data/calligraphy-3
 """
@@ -29,6 +29,10 @@ from trainer.characters import Box, character_boxes, ink_mask
 GRID = 3
 MIN_CHARACTERS = 4  # fewer distinct characters make the mosaic mostly repeats: the tiling that pages lose with
 MARGIN = 0.1  # of a character box's longer side, kept around it in its cell
+# Coefficient of variation of the boxes' longer sides: at most the 90th percentile over the training pages with at
+# least MIN_CHARACTERS boxes (docs/experiments.md, session 12). Larger spreads are radicals of one character, a
+# mount's flat colour, or characters cut by a fan's ellipse or a crop's edge.
+MAX_SPREAD = 0.14
 
 
 def paper_colour(img: Image.Image) -> tuple[int, ...]:
@@ -60,18 +64,24 @@ def mosaic(img: Image.Image, boxes: list[Box], side: int) -> Image.Image:
     return canvas
 
 
+def size_spread(boxes: list[Box]) -> float:
+    """The coefficient of variation of the boxes' longer sides: near 0 for a page's characters."""
+    sides = np.array([max(right - left, bottom - top) for left, top, right, bottom in boxes], dtype=np.float64)
+    return float(sides.std() / sides.mean())
+
+
 def mosaic_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
     """Raw probabilities [3, classes] of the whole image, the runtime's second view (the tiling where the framing
     detector says a few characters, else the crop) and the mosaic (a copy of that second view where no character
-    is found), and whether the gate lets the mosaic in: the detector calls the picture a
-    page and at least `MIN_CHARACTERS` are found."""
+    is found), and whether the gate lets the mosaic in: the detector calls the picture a page and at least
+    `MIN_CHARACTERS` are found, of sizes within `MAX_SPREAD`."""
     img = decode_image(blob, max_side=classifier.decode_side)
     few = classifier.shows_few_characters(img)
     second = classifier.second_views(img, few)
     boxes = character_boxes(img)
     view = [mosaic(img, boxes, classifier.preprocessing.size)] if boxes else second
     batch = np.stack([to_tensor(v, classifier.preprocessing) for v in (img, *second, *view)])
-    return classifier.run(batch), not few and len(boxes) >= MIN_CHARACTERS
+    return classifier.run(batch), not few and len(boxes) >= MIN_CHARACTERS and size_spread(boxes) <= MAX_SPREAD
 
 
 def policies(probs: np.ndarray, gated: np.ndarray) -> dict[str, np.ndarray]:
