@@ -1,14 +1,14 @@
 """Does a page of the picture's own characters read better than the crop as the second view?
 
-A page's layout (a book's ruled grid, its margins, a rubbing's dark stone) is a cue a model can lean on instead of
-the strokes. A *mosaic* puts up to 3 × 3 of the characters that `trainer.characters` finds into a 3 × 3 page of
-the input size, each centred in its cell on the picture's paper colour: one network pass, like the crop it would
-replace. Per set of `views.pictures` this prints the accuracy of today's policy (the whole image averaged with the
-crop, or with the tiling where the framing detector says a few characters), the mosaic in place of that second
-view wherever a character is found, the same only where the gate lets it in (a picture the detector calls a page,
-with at least `MIN_CHARACTERS` found whose sizes agree as a page's do: `MAX_SPREAD`), the mosaic as a third view,
-and the share the gate lets in. Raw probabilities are averaged (a temperature does not change which style wins).
-The rules it answered to were fixed before their results (docs/experiments.md, sessions 11 and 12). Run:
+A *mosaic* (`trainer.mosaic`) lays up to 3 × 3 of the characters that `trainer.characters` finds out as a page of
+the input size on the picture's paper colour, so that the page's own layout stops being a cue: one network pass,
+like the crop it would replace. Per set of `views.pictures` this prints the accuracy of today's policy (the whole
+image averaged with the crop, or with the tiling where the framing detector says a few characters), the mosaic in
+place of that second view wherever a character is found, the same only where the gate lets it in (a picture the
+detector calls a page, with at least `MIN_CHARACTERS` found whose sizes agree as a page's do: `MAX_SPREAD`), the
+mosaic as a third view, and the share the gate lets in. Raw probabilities are averaged (a temperature does not
+change which style wins). The rules it answered to were fixed before their results (docs/experiments.md, sessions
+11 and 12). Run:
 
     .venv/bin/python benchmarks/mosaic.py --model model_store/default_model --data ../shared/data/calligraphy-3
 """
@@ -18,50 +18,18 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PIL import Image
 from views import accuracies, arguments, print_results, scored_sets
 
 from model_store.images import decode_image
 from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier
-from trainer.characters import Box, character_boxes, ink_mask
+from trainer.characters import Box, character_boxes
+from trainer.mosaic import MIN_CHARACTERS, mosaic
 
-GRID = 3
-MIN_CHARACTERS = 4  # fewer distinct characters make the mosaic mostly repeats: the tiling that pages lose with
-MARGIN = 0.1  # of a character box's longer side, kept around it in its cell
 # Coefficient of variation of the boxes' longer sides: at most the 90th percentile over the training pages with at
 # least MIN_CHARACTERS boxes (docs/experiments.md, session 12). Larger spreads are radicals of one character, a
 # mount's flat colour, or characters cut by a fan's ellipse or a crop's edge.
 MAX_SPREAD = 0.14
-
-
-def paper_colour(img: Image.Image) -> tuple[int, ...]:
-    """The median RGB of the pixels that are not ink (on a copy at most 128 px a side, which is enough for a
-    median): the background a cut-out character sits on."""
-    small = img.reduce(max(1, max(img.size) // 128))
-    pixels = np.asarray(small)[~ink_mask(small)]
-    return tuple(int(v) for v in np.median(pixels, axis=0)) if len(pixels) else (255, 255, 255)
-
-
-def mosaic(img: Image.Image, boxes: list[Box], side: int) -> Image.Image:
-    """GRID × GRID square cells of side // GRID pixels, each holding one character of `boxes` (with a margin)
-    centred at its own aspect on `img`'s paper colour: the boxes in reading order, spread evenly when there are
-    more than cells, repeated when fewer."""
-    n, cell = GRID, side // GRID
-    if len(boxes) > n * n:
-        boxes = [boxes[round(i)] for i in np.linspace(0, len(boxes) - 1, n * n)]
-    canvas = Image.new("RGB", (cell * n, cell * n), paper_colour(img))
-    for i in range(n * n):
-        left, top, right, bottom = boxes[i % len(boxes)]
-        pad = round(MARGIN * max(right - left, bottom - top))
-        char = img.crop(
-            (max(0, left - pad), max(0, top - pad), min(img.width, right + pad), min(img.height, bottom + pad))
-        )
-        scale = cell / max(char.size)
-        char = char.resize((max(1, round(char.width * scale)), max(1, round(char.height * scale))), Image.BILINEAR)
-        row, col = divmod(i, n)
-        canvas.paste(char, (col * cell + (cell - char.width) // 2, row * cell + (cell - char.height) // 2))
-    return canvas
 
 
 def size_spread(boxes: list[Box]) -> float:

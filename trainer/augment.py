@@ -13,6 +13,8 @@ import torch
 from fastai.vision.all import PILImage, RandTransform, TensorImage
 from PIL import Image
 
+from trainer.characters import character_boxes
+from trainer.mosaic import MIN_CHARACTERS, mosaic
 from trainer.photo_copies import low_quality, mounted, one_character
 
 
@@ -78,6 +80,24 @@ class CharacterCrop(RandTransform):
 
     def encodes(self, x: PILImage) -> PILImage:
         return PILImage(one_character(x, random.Random(random.random())))
+
+
+class CharacterMosaic(RandTransform):
+    """Training only: with probability `p`, the page's own characters in a random order as a 3 × 3 page
+    (`trainer.mosaic`); pages with fewer than `MIN_CHARACTERS` found stay as they are.
+
+    A style that mostly comes in one layout (regular script in ruled copybooks) teaches the layout; a page of the
+    same characters without it leaves only the strokes to learn from.
+    """
+
+    order = 0  # on the decoded page, before PageCrop (same order, listed first), before Resize (1)
+    split_idx = 0
+
+    def encodes(self, x: PILImage) -> PILImage:
+        boxes = character_boxes(x)
+        if len(boxes) < MIN_CHARACTERS:
+            return x
+        return PILImage(mosaic(x, random.sample(boxes, len(boxes)), max(x.size)))
 
 
 class LowQualityCopy(RandTransform):

@@ -108,6 +108,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="share of training images shown as a round fan or with margins, on a mount of any colour",
     )
     p.add_argument(
+        "--p-mosaic",
+        type=_probability,
+        default=d.p_mosaic,
+        help="share of training pages shown as a 3 x 3 page of their own characters, without the page's layout",
+    )
+    p.add_argument(
         "--tta-crops",
         type=int,
         choices=range(0, 7),
@@ -250,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         crop_min_scale=args.crop_min_scale,
         p_low_quality=args.p_low_quality,
         p_mount=args.p_mount,
+        p_mosaic=args.p_mosaic,
         tta_crops=args.tta_crops,
         framing_images=args.framing_images,
         device=args.device,

@@ -31,7 +31,7 @@ from fastai.vision.all import (
 )
 
 from calligraphy.errors import UsageError
-from trainer.augment import CharacterCrop, InkAndPaper, LowQualityCopy, Mount, PageCrop
+from trainer.augment import CharacterCrop, CharacterMosaic, InkAndPaper, LowQualityCopy, Mount, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.weights import offline_weights
@@ -80,6 +80,7 @@ def make_dataloaders(dataset: Dataset, valid_idx: list[int], size: int, config: 
         get_y=parent_label,
         splitter=IndexSplitter(valid_idx),
         item_tfms=[
+            CharacterMosaic(p=config.p_mosaic),
             PageCrop(min_scale=config.crop_min_scale, p=config.p_crop),
             CharacterCrop(p=config.p_char),
             Mount(p=config.p_mount),
