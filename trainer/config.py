@@ -39,7 +39,9 @@ class TrainConfig:
     p_char: float = 0.1  # share of training images cut to one character of the page (0 before session 9)
     p_low_quality: float = 0.3  # share of training images made smaller, softer and re-compressed
     p_mount: float = 0.0  # share of training images shown as a round fan or with margins of any colour
-    p_mosaic: float = 0.0  # share of training pages shown as a 3 x 3 page of their own characters (trainer.mosaic)
+    # share of training pages shown as a 3 x 3 page of their own characters (trainer.mosaic); runs 36 and 37 with
+    # 0.2 lost on the photo copies (docs/experiments.md, session 12)
+    p_mosaic: float = 0.0
     tta_crops: int = 1  # squares averaged with the whole image at inference (model.json tta.crops)
     # Training images whose photo copies fit the framing detector (trainer/framing.py), which gives pictures of a
     # few characters a tiled view instead of the crop; 0: no detector.
