@@ -21,6 +21,15 @@ def cells(img: Image.Image) -> list[Image.Image]:
     return [img.crop((c * side, r * side, (c + 1) * side, (r + 1) * side)) for r in range(GRID) for c in range(GRID)]
 
 
+def inked(page: Image.Image, colours: dict[tuple[int, int, int, int], tuple[int, int, int]]) -> Image.Image:
+    """`page` with the ink inside each box of `colours` in that box's colour, so that a cell shows which it holds."""
+    pixels = np.asarray(page).copy()
+    ink = ink_mask(page)
+    for (left, top, right, bottom), colour in colours.items():
+        pixels[top:bottom, left:right][ink[top:bottom, left:right]] = colour
+    return Image.fromarray(pixels)
+
+
 def test_each_cell_holds_one_found_character_on_the_paper_colour():
     page, _ = character_page(columns=4, rows=5)
     drawn = mosaic(page, character_boxes(page), 96)
@@ -42,12 +51,7 @@ def test_more_characters_than_cells_are_spread_and_fewer_repeated():
 
     page, _ = character_page(columns=4, rows=5)
     boxes = character_boxes(page)
-    pixels = np.asarray(page).copy()
-    ink = ink_mask(page)
-    for (left, top, right, bottom), colour in ((boxes[0], (20, 15, 160)), (boxes[-1], (160, 15, 20))):
-        region = pixels[top:bottom, left:right]
-        region[ink[top:bottom, left:right]] = colour
-    drawn = cells(mosaic(Image.fromarray(pixels), boxes, 90))
+    drawn = cells(mosaic(inked(page, {boxes[0]: (20, 15, 160), boxes[-1]: (160, 15, 20)}), boxes, 90))
 
     def has(cell: Image.Image, colour: tuple[int, int, int]) -> bool:
         return bool((np.abs(np.asarray(cell).astype(int) - colour).sum(axis=2) < 60).any())
@@ -59,11 +63,7 @@ def test_more_characters_than_cells_are_spread_and_fewer_repeated():
 def test_character_mosaic_redraws_pages_in_training_only():
     random.seed(3)
     page, boxes = character_page(columns=4, rows=5)
-    pixels = np.asarray(page).copy()
-    ink = ink_mask(page)
-    for i, (left, top, right, bottom) in enumerate(boxes):  # each character its own ink, so the order shows
-        pixels[top:bottom, left:right][ink[top:bottom, left:right]] = (10 * i, 15, 10)
-    page = PILImage(Image.fromarray(pixels))
+    page = PILImage(inked(page, {box: (10 * i, 15, 10) for i, box in enumerate(boxes)}))  # the order shows
     outs = [CharacterMosaic(p=1.0)((page,), split_idx=0)[0] for _ in range(5)]
     assert all(isinstance(o, PILImage) and o.size == (498, 498) for o in outs), "3 x 3 cells at the page's size"
     assert len({np.asarray(o).tobytes() for o in outs}) > 1, "the characters come in a random order"
