@@ -183,8 +183,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--init-from",
         type=Path,
         metavar="DIR",
-        help="start from a finished run's weights (its learner.pkl) instead of the pretrained backbone, "
-        "e.g. to add a larger stage: --init-from runs/v3 --sizes 320",
+        help="start from a finished run's weights (its learner.pkl) or a model version's (model.json and "
+        "model.onnx, e.g. the served one) instead of the pretrained backbone, e.g. to add a larger stage: "
+        "--init-from runs/v3 --sizes 320",
     )
     exclusion = p.add_mutually_exclusive_group()
     exclusion.add_argument(

@@ -34,6 +34,7 @@ from calligraphy.errors import UsageError
 from trainer.augment import CharacterCrop, CharacterMosaic, InkAndPaper, LowQualityCopy, Mount, PageCrop
 from trainer.config import TrainConfig
 from trainer.data import Dataset
+from trainer.served_weights import ServedWeightsError, is_model_version, load_served_weights
 from trainer.weights import offline_weights
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,15 @@ def load_run_learner(run_dir: Path) -> Learner:
         return load_learner(path, cpu=True)
 
 
-def _continue_from(learn: Learner, run_dir: Path) -> None:
-    """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it."""
+def _continue_from(learn: Learner, run_dir: Path, arch: str) -> None:
+    """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it,
+    or from a model version's (one the bot serves), which keeps only its ONNX graph."""
+    if not (Path(run_dir) / "learner.pkl").is_file() and is_model_version(run_dir):
+        try:
+            load_served_weights(learn.model, run_dir, arch, list(learn.dls.vocab), learn.dls.train)
+        except ServedWeightsError as error:
+            raise UsageError(str(error)) from None
+        return
     previous = load_run_learner(run_dir)
     if list(previous.dls.vocab) != list(learn.dls.vocab):
         raise UsageError(f"{run_dir} was trained on classes {list(previous.dls.vocab)}, not {list(learn.dls.vocab)}")
@@ -157,7 +165,7 @@ def build_learner(
     if start is not None:
         learn.model.load_state_dict(start)
     elif config.init_from is not None:
-        _continue_from(learn, config.init_from)
+        _continue_from(learn, config.init_from, config.arch)
     if config.train_seed is not None:
         set_seed(config.train_seed, reproducible=True)
         learn.dls = make_dataloaders(dataset, valid_idx, config.sizes[0], config, device)  # shuffles by train_seed
