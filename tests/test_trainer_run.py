@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -11,6 +13,7 @@ import pytest
 import torch
 from cli_checks import assert_refused_in_one_line
 from datasets import make_dataset, pattern_image, scribble_image
+from model_factory import make_model_dir
 
 from calligraphy.cli import main
 from model_store.runtime import Classifier, calibrate
@@ -195,13 +198,93 @@ def test_cli_refuses_a_run_without_learner_in_one_line(trained, tmp_path, capsys
     root, _, _ = trained
     (tmp_path / "run").mkdir()
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(tmp_path / "run")])
-    assert_refused_in_one_line(status, capsys, "has no learner.pkl (train it with --export-learner)", tmp_path / "out")
+    assert_refused_in_one_line(status, capsys, "neither a run with a learner.pkl", tmp_path / "out")
 
 
 def test_cli_refuses_a_run_trained_on_other_classes_in_one_line(trained, tmp_path, capsys):
     _, previous, _ = trained
     data = make_dataset(tmp_path / "data", per_class=10, classes=("dots", "vertical"))
     status = main(["train", "--data", str(data), "--out", str(tmp_path / "out"), "--init-from", str(previous)])
+    assert_refused_in_one_line(status, capsys, "was trained on classes", tmp_path / "out")
+
+
+def _served_copy(run_dir, target):
+    """A run's version as the store keeps it: model.json and model.onnx, no learner.pkl."""
+    target.mkdir()
+    for name in ("model.json", "model.onnx"):
+        shutil.copy(run_dir / name, target / name)
+    return target
+
+
+def test_a_run_can_continue_from_a_served_model_version(trained, tmp_path):
+    """--init-from a version (only its ONNX graph, BatchNorms folded into the convolutions) rebuilds the served
+    network: the same probabilities as the run that was exported."""
+    from fastai.vision.all import load_learner
+
+    from trainer.data import scan_dataset
+    from trainer.train import build_learner
+
+    root, previous, _ = trained
+    served = _served_copy(previous, tmp_path / "served")
+    dataset = scan_dataset(root)
+    valid_idx = list(range(0, len(dataset.items), 4))
+    config = TrainConfig(data=root, out=root, sizes=(48,), bs=8, seed=1, exclude=None, init_from=served)
+    rebuilt = build_learner(dataset, valid_idx, config, torch.device("cpu")).model
+    original = load_learner(previous / "learner.pkl", cpu=True).model
+    assert not torch.equal(rebuilt[0].model.conv_stem.weight, original[0].model.conv_stem.weight)  # folded
+    x = torch.rand(8, 3, 48, 48) * 2 - 1
+    with torch.no_grad():
+        expected = torch.softmax(original.eval()(x), dim=1)
+        got = torch.softmax(rebuilt.eval()(x), dim=1)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_served_weights_keep_the_served_function_in_train_mode(trained, tmp_path):
+    """In train mode BatchNorm uses the batch's own statistics. Measured on the training images, they make a
+    training batch of exactly those images compute what was served, so training goes on from the served model;
+    the folded graph alone (identity BatchNorms) would normalise every layer's output away."""
+    from fastai.vision.all import load_learner
+
+    from trainer.served_weights import load_served_weights
+
+    _, previous, _ = trained
+    served = _served_copy(previous, tmp_path / "served")
+    network = load_learner(previous / "learner.pkl", cpu=True).model
+    images = torch.rand(16, 3, 48, 48) * 2 - 1
+    load_served_weights(network, served, "tf_efficientnet_lite0", ["dots", "horizontal", "vertical"], [(images,)])
+    body = network[0]
+    assert _train_mode_drift(body, images) < 1e-4
+    for bn in (m for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        with torch.no_grad():
+            bn.bias.sub_(bn.running_mean)
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1 - bn.eps)
+            bn.weight.fill_(1)
+    assert _train_mode_drift(body, images) > 0.1
+
+
+def _train_mode_drift(body: torch.nn.Module, batch: torch.Tensor) -> float:
+    """How far the body's features move when its BatchNorms use the batch's statistics (relative L2)."""
+    with torch.no_grad():
+        served = body.eval()(batch)
+        training = copy.deepcopy(body).train()(batch)  # a copy: train mode updates the running statistics
+    return float((training - served).norm() / served.norm())
+
+
+def test_cli_refuses_a_model_version_of_another_architecture_in_one_line(trained, tmp_path, capsys):
+    root, _, _ = trained
+    served = make_model_dir(tmp_path / "served", classes=("dots", "horizontal", "vertical"))
+    status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(served)])
+    assert_refused_in_one_line(
+        status, capsys, "is a channel-mean-test-model model, not tf_efficientnet_lite0", tmp_path / "out"
+    )
+
+
+def test_cli_refuses_a_model_version_of_other_classes_in_one_line(trained, tmp_path, capsys):
+    _, previous, _ = trained
+    served = _served_copy(previous, tmp_path / "served")
+    data = make_dataset(tmp_path / "data", per_class=10, classes=("dots", "vertical"))
+    status = main(["train", "--data", str(data), "--out", str(tmp_path / "out"), "--init-from", str(served)])
     assert_refused_in_one_line(status, capsys, "was trained on classes", tmp_path / "out")
 
 

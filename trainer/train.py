@@ -134,7 +134,12 @@ def load_run_learner(run_dir: Path) -> Learner:
 def _continue_from(learn: Learner, run_dir: Path, arch: str) -> None:
     """Start from a finished run's weights, e.g. to add a larger stage to its schedule without retraining it,
     or from a model version's (one the bot serves), which keeps only its ONNX graph."""
-    if not (Path(run_dir) / "learner.pkl").is_file() and is_model_version(run_dir):
+    if not (Path(run_dir) / "learner.pkl").is_file():
+        if not is_model_version(run_dir):
+            raise UsageError(
+                f"{run_dir} is neither a run with a learner.pkl (train it with --export-learner) "
+                "nor a model version (model.json and model.onnx)"
+            )
         try:
             load_served_weights(learn.model, run_dir, arch, list(learn.dls.vocab), learn.dls.train)
         except ServedWeightsError as error:
