@@ -21,6 +21,8 @@ Num = TypeVar("Num", int, float)
 DEFAULT_RETRAIN_MIN_NEW = 20
 # The job sets these itself: the exported training set and the candidate's directory.
 RESERVED_TRAIN_OPTIONS = ("--data", "--out")
+# Where a retraining run starts: the full recipe from ImageNet weights, or the served model, continued.
+RETRAIN_FROM = ("scratch", "served")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Settings:
     base_data: Path | None = None
     eval_data: Path | None = None
     retrain_args: tuple[str, ...] = ()
+    retrain_from: str = "scratch"
     retrain_cron: str | None = None
     retrain_min_new: int = DEFAULT_RETRAIN_MIN_NEW
     retrain_margin: float = 0.0
@@ -111,6 +114,7 @@ class Settings:
             base_data=base_data,
             eval_data=_directory(env, "CALLIGRAPHY_EVAL_DATA"),
             retrain_args=_train_args(env),
+            retrain_from=_retrain_from(env),
             retrain_cron=cron,
             retrain_min_new=_positive(env, "BOT_RETRAIN_MIN_NEW", DEFAULT_RETRAIN_MIN_NEW, int),
             retrain_margin=margin,
@@ -179,9 +183,21 @@ def _train_args(env: Mapping[str, str]) -> tuple[str, ...]:
     except ValueError as exc:
         raise UsageError(f"BOT_RETRAIN_ARGS cannot be split into arguments: {exc}") from None
     for arg in args:
-        if arg.split("=", 1)[0] in RESERVED_TRAIN_OPTIONS:
-            raise UsageError(f"BOT_RETRAIN_ARGS must not set {arg.split('=', 1)[0]}: the retraining job sets it")
+        option = arg.split("=", 1)[0]
+        if option in RESERVED_TRAIN_OPTIONS:
+            raise UsageError(f"BOT_RETRAIN_ARGS must not set {option}: the retraining job sets it")
+        if option == "--init-from":
+            raise UsageError(
+                "BOT_RETRAIN_ARGS must not set --init-from: BOT_RETRAIN_FROM=served starts from the served model"
+            )
     return args
+
+
+def _retrain_from(env: Mapping[str, str]) -> str:
+    raw = env.get("BOT_RETRAIN_FROM", "").strip().lower() or RETRAIN_FROM[0]
+    if raw not in RETRAIN_FROM:
+        raise UsageError(f"BOT_RETRAIN_FROM must be one of {', '.join(RETRAIN_FROM)}, got {raw!r}")
+    return raw
 
 
 def _cron(env: Mapping[str, str]) -> str | None:

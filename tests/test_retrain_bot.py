@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import signal
@@ -88,7 +89,8 @@ async def test_admin_retrain_promotes_a_better_candidate_and_the_bot_serves_it(t
         assert report.startswith("Retraining run #1 (requested by 42): v0002 is promoted and now served.")
         assert "Evaluation set: 12 images (CALLIGRAPHY_EVAL_DATA)." in report
         assert "Accuracy: v0001 0.0% → v0002 " in report and "  kaishu: 0% → " in report
-        assert "Training set: 25 images: 24 base, 0 labelled by admins, 1 by users." in report
+        training = "Training set: 25 images: 24 base, 0 labelled by admins, 1 by users; trained from ImageNet weights."
+        assert training in report
         picture = await admin.next_message()
         with Image.open(io.BytesIO(h.fake.file_bytes(picture["photo"][-1]["file_id"]))) as img:
             assert img.format == "PNG"
@@ -275,4 +277,49 @@ async def test_a_run_promoted_just_before_a_crash_is_recorded_as_promoted(tmp_pa
             assert told.startswith("Retraining run #1: v0002 promoted; the bot restarted before reporting it.")
             assert "Serving v0002." in told
             assert runs.last().status == "promoted" and not (run.run_dir / "candidate").exists()
+    assert_no_errors(caplog, fake)
+
+
+async def test_a_run_can_continue_from_the_served_model(tmp_path, caplog):
+    """BOT_RETRAIN_FROM=served: the trainer starts from the served version's weights (a real Lite0 model here)
+    with one stage at its input size, instead of from ImageNet's with the full recipe."""
+    from trainer.config import TrainConfig
+    from trainer.pipeline import run
+
+    dirs = data_dirs(tmp_path, NEW_TINTS)
+    trained = tmp_path / "trained"
+    run(
+        TrainConfig(
+            data=dirs["base_data"],
+            out=trained,
+            sizes=(32,),
+            epochs_frozen=1,
+            epochs_unfrozen=0,
+            members=1,
+            finetune_members=0,
+            bs=8,
+            seed=1,
+            valid_pct=0.25,
+            exclude=None,
+        )
+    )
+    home = tmp_path / "home"
+    store = ModelStore(home / "models")
+    store.promote(store.add(trained))
+    one_epoch = ("--epochs-frozen", "1", "--epochs-unfrozen", "0", "--bs", "8")
+    async with FakeTelegram() as fake:
+        settings = settings_for(fake, home, retrain_args=one_epoch, retrain_from="served", **dirs)
+        async with running_bot(settings):
+            admin = fake.private_chat(ADMIN_ID)
+            admin.send_text("/retrain")
+            await admin.next_message()
+            report = (await admin.next_message(timeout=TRAIN_TIMEOUT))["text"]
+            assert report.startswith("Retraining run #1 (requested by 42): v0002 is"), report
+            assert "trained from the served model v0001, continued." in report
+            await admin.next_message()  # the confusion matrices
+    served = store.path("v0001")
+    assert f"continuing from the served model {served}" in (store.path("v0002") / "train.log").read_text()
+    candidate = json.loads((store.path("v0002") / "model.json").read_text())
+    assert candidate["training"]["init_from"] == str(served)
+    assert candidate["input_size"] == 32 and candidate["training"]["members"] == 1
     assert_no_errors(caplog, fake)

@@ -203,8 +203,10 @@ def test_retrain_settings(tmp_path):
         "BOT_RETRAIN_CRON": " 0  3 * * 1 ",
         "BOT_RETRAIN_MIN_NEW": "5",
         "BOT_RETRAIN_MARGIN": "0.02",
+        "BOT_RETRAIN_FROM": " Served ",
     }
     settings = Settings.from_env(env)
+    assert settings.retrain_from == "served"
     assert (settings.base_data, settings.eval_data) == (tmp_path, tmp_path)
     assert settings.retrain_args == ("--sizes", "64", "--lr", "auto")
     assert (settings.retrain_cron, settings.retrain_min_new, settings.retrain_margin) == ("0 3 * * 1", 5, 0.02)
@@ -216,7 +218,7 @@ def test_retrain_settings(tmp_path):
         (),
         None,
     )
-    assert (defaults.retrain_min_new, defaults.retrain_margin) == (20, 0.0)
+    assert (defaults.retrain_min_new, defaults.retrain_margin, defaults.retrain_from) == (20, 0.0, "scratch")
 
 
 @pytest.mark.parametrize(
@@ -226,6 +228,8 @@ def test_retrain_settings(tmp_path):
         ({"CALLIGRAPHY_EVAL_DATA": "/no/such/dir"}, "CALLIGRAPHY_EVAL_DATA must be a directory"),
         ({"BOT_RETRAIN_ARGS": "--sizes '64"}, "BOT_RETRAIN_ARGS cannot be split"),
         ({"BOT_RETRAIN_ARGS": "--bs 8 --out=/tmp/x"}, "BOT_RETRAIN_ARGS must not set --out"),
+        ({"BOT_RETRAIN_ARGS": "--init-from runs/v1"}, "BOT_RETRAIN_ARGS must not set --init-from"),
+        ({"BOT_RETRAIN_FROM": "yesterday"}, "BOT_RETRAIN_FROM must be one of scratch, served"),
         ({"BOT_RETRAIN_CRON": "every monday"}, "BOT_RETRAIN_CRON must be a crontab expression"),
         ({"BOT_RETRAIN_CRON": "0 3 * * 1"}, "BOT_RETRAIN_CRON needs CALLIGRAPHY_BASE_DATA"),
         ({"BOT_RETRAIN_MIN_NEW": "0"}, "BOT_RETRAIN_MIN_NEW must be greater than 0"),
