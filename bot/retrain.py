@@ -45,8 +45,8 @@ T = TypeVar("T")
 LOG_NAME = "train.log"
 # Working folders of a run, removed when it ends; the log stays.
 WORK_DIRS = ("train", "eval", "candidate")
-# BOT_RETRAIN_FROM=served: one fine-tune stage of the served model at its input size (about 40 minutes on 2 CPU
-# cores for the seed data, against 5 hours for the full recipe). BOT_RETRAIN_ARGS come after and can change it.
+# BOT_RETRAIN_FROM=served: one fine-tune stage of the served model at its input size (25 minutes for the seed
+# data on one CPU core, against 5.3 hours for the full recipe on two). BOT_RETRAIN_ARGS come after and change it.
 CONTINUE_RECIPE = ("--members", "1", "--finetune-members", "0", "--epochs-unfrozen", "3")
 LOG_TAIL_LINES = 6
 LOG_LINE_CHARS = 200
