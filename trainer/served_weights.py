@@ -32,6 +32,7 @@ class ServedWeightsError(ValueError):
 
 
 def is_model_version(path: Path) -> bool:
+    """A version directory as the store keeps it, which `--init-from` can start from without a learner.pkl."""
     return (Path(path) / "model.json").is_file() and (Path(path) / "model.onnx").is_file()
 
 
@@ -56,6 +57,8 @@ def load_served_weights(model: nn.Module, version_dir: Path, arch: str, classes:
     body, head = model[0], model[1]
     pairs = _conv_bn_pairs(body)
     _check_count("convolutions", len(convs), len(pairs), version_dir)
+    if any(len(tensors_of_conv) != 2 for tensors_of_conv in convs):
+        raise ServedWeightsError(f"{version_dir}: a convolution without its folded BatchNorm's bias")
     linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
     _check_count("linear layers", len(matmuls), len(linears), version_dir)
     with torch.no_grad():
