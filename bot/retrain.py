@@ -55,6 +55,8 @@ ORPHAN_WAIT_S = 10.0
 
 @dataclass(frozen=True)
 class Start:
+    """Where a run's trainer starts, for its command line and for the admins' report."""
+
     description: str
     options: tuple[str, ...]
 
@@ -226,7 +228,7 @@ class Retrainer:
         return self._report(run, verdict, eval_set, summary, start, time.monotonic() - started), photo
 
     def _start(self, store: ModelStore) -> Start:
-        """What the trainer starts from: ImageNet weights (its full recipe), or the served model's weights."""
+        """What the trainer starts from: ImageNet weights (its own recipe), or the served model's weights."""
         if self._svc.settings.retrain_from != "served":
             return Start("ImageNet weights", ())
         model_dir = store.current_path()

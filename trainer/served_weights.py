@@ -88,8 +88,8 @@ def _node_tensors(node, tensors: dict[str, np.ndarray]) -> list[np.ndarray]:
 def _conv_bn_pairs(body: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """Each convolution with the BatchNorm that follows it, in the order the forward pass runs them."""
     layers = [m for m in body.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
-    pairs = list(zip(layers[::2], layers[1::2], strict=True))
-    if not all(isinstance(c, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) for c, b in pairs):
+    pairs = list(zip(layers[::2], layers[1::2], strict=False))
+    if len(layers) % 2 or not all(isinstance(c, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) for c, b in pairs):
         raise ServedWeightsError("this backbone does not follow every convolution with a BatchNorm")
     return pairs
 
