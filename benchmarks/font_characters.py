@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", required=True, help="version directory; repeatable")
     parser.add_argument("--font", type=Path, action="append", help=f"regular-script font; repeatable (default {UKAI})")
     parser.add_argument("--seed", type=int, default=0, help="seed for tints, sizes and offsets")
+    parser.add_argument("--crops", type=int, help="inference crops instead of the model's own (0: whole image only)")
     args = parser.parse_args()
     fonts = args.font or [UKAI]
     for font in fonts:
@@ -79,21 +81,23 @@ def main() -> None:
 
     results: dict[str, dict[str, dict]] = {}
     for model_dir in args.model:
-        classifier = Classifier(model_dir)
+        classifier = Classifier(model_dir) if args.crops is None else Classifier(model_dir, crops=args.crops)
         results[str(model_dir)] = {}
         for name, blobs in images.items():
-            probs = [classifier.predict(blob).probs for blob in blobs]
+            predictions = [classifier.predict(blob) for blob in blobs]
             results[str(model_dir)][name] = {
                 "n": len(blobs),
-                "kaishu": sum(max(p, key=p.get) == STYLE for p in probs) / len(probs),
-                "mean_p_kaishu": sum(p[STYLE] for p in probs) / len(probs),
+                "kaishu": sum(p.label == STYLE for p in predictions) / len(predictions),
+                "mean_p_kaishu": sum(p.probs[STYLE] for p in predictions) / len(predictions),
+                "answers": dict(Counter(p.label for p in predictions).most_common()),
             }
 
-    print(f"regular-script fonts, seed {args.seed}: share called {STYLE} / mean probability of {STYLE}")
+    print(f"regular-script fonts, seed {args.seed}: share called {STYLE} / mean probability of {STYLE} / answers")
     for model_dir in args.model:
         print(f"  {model_dir}")
         for name, r in results[str(model_dir)].items():
-            print(f"    {name:<44} n={r['n']:<4} {r['kaishu']:.3f} / {r['mean_p_kaishu']:.3f}")
+            answers = ", ".join(f"{label} {n}" for label, n in r["answers"].items())
+            print(f"    {name:<44} n={r['n']:<4} {r['kaishu']:.3f} / {r['mean_p_kaishu']:.3f} / {answers}")
     seconds = time.perf_counter() - started
     print(json.dumps({"seed": args.seed, "seconds": round(seconds, 1), "models": results}, ensure_ascii=False))
 
