@@ -271,13 +271,22 @@ def _train_mode_drift(body: torch.nn.Module, batch: torch.Tensor) -> float:
     return float((training - served).norm() / served.norm())
 
 
-def test_cli_refuses_a_model_version_of_another_architecture_in_one_line(trained, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("arch", "message"),
+    [
+        ("channel-mean-test-model", "is a channel-mean-test-model model, not tf_efficientnet_lite0"),
+        (None, "model.json names no architecture ('arch') to rebuild"),
+    ],
+)
+def test_cli_refuses_a_model_version_of_another_architecture_in_one_line(trained, tmp_path, capsys, arch, message):
     root, _, _ = trained
     served = make_model_dir(tmp_path / "served", classes=("dots", "horizontal", "vertical"))
+    if arch is None:
+        meta = json.loads((served / "model.json").read_text())
+        del meta["arch"]
+        (served / "model.json").write_text(json.dumps(meta))
     status = main(["train", "--data", str(root), "--out", str(tmp_path / "out"), "--init-from", str(served)])
-    assert_refused_in_one_line(
-        status, capsys, "is a channel-mean-test-model model, not tf_efficientnet_lite0", tmp_path / "out"
-    )
+    assert_refused_in_one_line(status, capsys, message, tmp_path / "out")
 
 
 def test_cli_refuses_a_model_version_of_other_classes_in_one_line(trained, tmp_path, capsys):

@@ -46,8 +46,10 @@ def load_served_weights(model: nn.Module, version_dir: Path, arch: str, classes:
         meta = read_metadata(version_dir)
     except ModelError as error:
         raise ServedWeightsError(str(error)) from None
-    if meta.get("arch") != arch:
-        raise ServedWeightsError(f"{version_dir} is a {meta.get('arch')} model, not {arch}")
+    if "arch" not in meta:
+        raise ServedWeightsError(f"{version_dir}: model.json names no architecture ('arch') to rebuild")
+    if meta["arch"] != arch:
+        raise ServedWeightsError(f"{version_dir} is a {meta['arch']} model, not {arch}")
     if list(meta["classes"]) != list(classes):
         raise ServedWeightsError(f"{version_dir} was trained on classes {meta['classes']}, not {classes}")
     graph = onnx.load(str(Path(version_dir) / "model.onnx")).graph
