@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from trainer.config import TrainConfig
+
 PATTERNS = ("horizontal", "vertical", "dots")
 
 
@@ -43,3 +45,19 @@ def scribble_image(rng: random.Random, width: int = 160, height: int = 200) -> I
         points = [(rng.randint(0, width), rng.randint(0, height)) for _ in range(rng.randint(2, 4))]
         draw.line(points, fill=(rng.randint(0, 60),) * 3, width=rng.randint(4, 14))
     return img
+
+
+def tiny_config(data: Path, out: Path, **overrides: object) -> TrainConfig:
+    """One frozen epoch of one member at 32 px: seconds on the CPU, enough to export a real Lite0 model."""
+    settings: dict = dict(
+        sizes=(32,),
+        epochs_frozen=1,
+        epochs_unfrozen=0,
+        members=1,
+        finetune_members=0,
+        bs=8,
+        seed=1,
+        valid_pct=0.25,
+        exclude=None,
+    )
+    return TrainConfig(data=data, out=out, **(settings | overrides))

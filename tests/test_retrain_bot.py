@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot_harness import ADMIN_ID, Harness, assert_no_errors, harness, make_home, running_bot, settings_for
+from datasets import tiny_config
 from fake_telegram import FakeChat, FakeTelegram
 from model_factory import make_model_dir
 from PIL import Image
@@ -283,26 +284,11 @@ async def test_a_run_promoted_just_before_a_crash_is_recorded_as_promoted(tmp_pa
 async def test_a_run_can_continue_from_the_served_model(tmp_path, caplog):
     """BOT_RETRAIN_FROM=served: the trainer starts from the served version's weights (a real Lite0 model here)
     with one stage at its input size, instead of from ImageNet's with the full recipe."""
-    from trainer.config import TrainConfig
     from trainer.pipeline import run
 
     dirs = data_dirs(tmp_path, NEW_TINTS)
     trained = tmp_path / "trained"
-    run(
-        TrainConfig(
-            data=dirs["base_data"],
-            out=trained,
-            sizes=(32,),
-            epochs_frozen=1,
-            epochs_unfrozen=0,
-            members=1,
-            finetune_members=0,
-            bs=8,
-            seed=1,
-            valid_pct=0.25,
-            exclude=None,
-        )
-    )
+    run(tiny_config(dirs["base_data"], trained))
     home = tmp_path / "home"
     store = ModelStore(home / "models")
     store.promote(store.add(trained))

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from cli_checks import assert_refused_in_one_line
-from datasets import make_dataset, pattern_image, scribble_image
+from datasets import make_dataset, pattern_image, scribble_image, tiny_config
 from model_factory import make_model_dir
 
 from calligraphy.cli import main
@@ -170,21 +170,7 @@ def test_a_run_can_continue_from_another_runs_weights(trained, tmp_path):
     from trainer.pipeline import run
 
     root, previous, _ = trained
-    config = TrainConfig(
-        data=root,
-        out=tmp_path / "continued",
-        sizes=(64,),
-        epochs_frozen=1,
-        epochs_unfrozen=0,
-        members=1,
-        finetune_members=0,
-        bs=8,
-        seed=1,
-        valid_pct=0.25,
-        export_learner=True,
-        exclude=None,
-        init_from=previous,
-    )
+    config = tiny_config(root, tmp_path / "continued", sizes=(64,), export_learner=True, init_from=previous)
     metadata = run(config)
     assert metadata["input_size"] == 64 and metadata["training"]["init_from"] == str(previous)
     before = load_learner(previous / "learner.pkl").model[0].model.conv_stem.weight
