@@ -24,9 +24,7 @@ def training_files(model_dir: Path, data: Path) -> list[str]:
     """The files the model trained on: the dataset less its validation split and its exclusion list."""
     dataset = json.loads((model_dir / "model.json").read_text())["dataset"]
     left_out = set(dataset["valid_files"]) | {entry["file"] for entry in dataset["excluded_files"]}
-    scanned = scan_dataset(data)
-    files = (item.relative_to(scanned.root).as_posix() for item in scanned.items)
-    return [f for f in files if f not in left_out]
+    return [f for f in scan_dataset(data).relative_files() if f not in left_out]
 
 
 def main() -> None:

@@ -34,20 +34,7 @@ def trained(tmp_path_factory):
     exclude = root.parent / "exclude.csv"
     exclude.write_text("file,label,reason\ndots/dots_000.png,dots,looks wrong\nlishu/gone.jpg,lishu,not here\n")
     out = tmp_path_factory.mktemp("out") / "v"
-    config = TrainConfig(
-        data=root,
-        out=out,
-        sizes=(32, 48),
-        epochs_frozen=1,
-        epochs_unfrozen=1,
-        members=1,
-        finetune_members=0,
-        bs=8,
-        seed=1,
-        valid_pct=0.25,
-        export_learner=True,
-        exclude=exclude,
-    )
+    config = tiny_config(root, out, sizes=(32, 48), epochs_unfrozen=1, export_learner=True, exclude=exclude)
     return root, out, run(config)
 
 

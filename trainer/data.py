@@ -49,6 +49,10 @@ class Dataset:
         counts = Counter(self.labels)
         return {c: counts[c] for c in self.classes}
 
+    def relative_files(self) -> list[str]:
+        """The items as `class/name` paths under the root: the form model.json lists files in."""
+        return [item.relative_to(self.root).as_posix() for item in self.items]
+
     def fingerprint(self) -> str:
         """Identify the exact data a model saw: relative paths and sizes, in a stable order."""
         digest = hashlib.sha256()

@@ -105,7 +105,7 @@ def training_files(data_root: Path, valid_files: list[str], n: int, seed: int) -
     """Up to `n` of the dataset's files outside the validation split, drawn with `seed`."""
     dataset = scan_dataset(data_root)
     valid = set(valid_files)
-    files = [f for f in (item.relative_to(dataset.root).as_posix() for item in dataset.items) if f not in valid]
+    files = [f for f in dataset.relative_files() if f not in valid]
     return sorted(random.Random(seed).sample(files, min(n, len(files))))
 
 
