@@ -186,10 +186,16 @@ def test_a_missing_exclusion_list_is_a_usage_error(tmp_path):
         read_exclusions(tmp_path / "nope.csv")
 
 
-def test_the_packaged_exclusion_list_is_the_default_and_well_formed():
-    exclusions = read_exclusions(DEFAULT_EXCLUSIONS)
-    assert exclusions and all(reason for reason in exclusions.values())
-    assert all(f.split("/")[0] in ("kaishu", "lishu", "xiaozhuan") for f in exclusions)
+def test_the_packaged_exclusion_lists_are_well_formed_and_disjoint():
+    lists = [read_exclusions(path) for path in sorted(DEFAULT_EXCLUSIONS.parent.glob("*.csv"))]
+    assert len(lists) == 2
+    for exclusions in lists:
+        assert exclusions and all(reason for reason in exclusions.values())
+        assert all(f.split("/")[0] in ("kaishu", "lishu", "xiaozhuan") for f in exclusions)
+    assert not set(lists[0]) & set(lists[1])
+
+
+def test_the_packaged_exclusion_list_is_the_default():
     parser = argparse.ArgumentParser()
     cli.add_commands(parser.add_subparsers())
     required = ["train", "--data", "d", "--out", "o"]
