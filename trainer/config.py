@@ -9,8 +9,8 @@ RESIZE_METHODS = ("squish", "crop")
 # The reviewed list of mislabeled or off-style images in the seed data, shipped as package data. Entries are
 # `<class>/<file>` paths under the data root: the seed data and the bot's retraining exports of it match them,
 # other data matches none and trains on every image. `calligraphy-3-candidates.csv` beside it holds reviewed
-# entries that are true but cost the model when left out (docs/experiments.md, session 15): pass it with --exclude
-# to measure them again.
+# entries that are true but cost the model when left out (docs/experiments.md, session 15); to measure them again,
+# join the two files into one --exclude list.
 DEFAULT_EXCLUSIONS = Path(__file__).parent / "exclusions" / "calligraphy-3.csv"
 
 FRAMING_IMAGES = 300  # about 2 minutes of photo copies and features on a CPU
