@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from model_store.framing import Framing
+from model_store.neighbours import NeighbourSettings
 from model_store.preprocess import Preprocessing
 
 METADATA_FILE = "model.json"
@@ -32,6 +33,7 @@ def validate_metadata(meta: Any) -> dict:
     try:
         Preprocessing.from_metadata(meta)
         Framing.from_metadata(meta)
+        NeighbourSettings.from_metadata(meta)
     except KeyError as exc:
         raise ModelError(f"model.json: missing {exc}") from exc
     except (TypeError, ValueError) as exc:

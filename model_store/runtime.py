@@ -15,6 +15,7 @@ from PIL import Image
 from model_store.framing import Framing, tiled
 from model_store.images import ImageError, decode_image, to_rgb
 from model_store.metadata import MODEL_FILE, ModelError, read_metadata
+from model_store.neighbours import Neighbours, NeighbourSettings
 from model_store.preprocess import Preprocessing, to_tensor
 from model_store.store import DEFAULT_VERSION, ModelStore
 
@@ -64,6 +65,11 @@ def crop_boxes(width: int, height: int, crops: int) -> list[tuple[int, int, int,
 def _split_like(probs: np.ndarray, batches: list[np.ndarray]) -> list[np.ndarray]:
     """The rows of `probs` cut back into one block per batch it was concatenated from."""
     return np.split(probs, np.cumsum([len(b) for b in batches])[:-1])
+
+
+def _with_whole(wholes: np.ndarray, seconds: list[np.ndarray]) -> list[np.ndarray]:
+    """Per image, its whole view's row on top of its second views' rows."""
+    return [np.concatenate([whole[None], second]) for whole, second in zip(wholes, seconds, strict=True)]
 
 
 def _fits(shape: list, expected: tuple[int, ...]) -> bool:
@@ -122,6 +128,7 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
             raise ModelError(f"{model_dir / MODEL_FILE}: cannot be loaded: {exc}") from exc
         self._check_signature(model_dir)
+        self.neighbours = self._load_neighbours(model_dir)
         log.debug("loaded model %s from %s (crops=%d)", self.version, model_dir, self.crops)
 
     def _check_signature(self, model_dir: Path) -> None:
@@ -141,6 +148,18 @@ class Classifier:
                     f"{model_dir}: model.json has a framing detector of {len(self.framing.weights)} weights, "
                     f"but model.onnx has no '{FEATURES_NAME}' output of that size"
                 )
+
+    def _load_neighbours(self, model_dir: Path) -> Neighbours | None:
+        settings = NeighbourSettings.from_metadata(self.metadata)
+        if settings is None:
+            return None
+        features = next((o for o in self._session.get_outputs() if o.name == FEATURES_NAME), None)
+        if features is None or len(features.shape) != 2 or not isinstance(features.shape[1], int):
+            raise ModelError(f"{model_dir}: model.json has neighbours, but model.onnx has no '{FEATURES_NAME}' output")
+        try:
+            return Neighbours.load(model_dir, settings, len(self.classes), features.shape[1])
+        except ValueError as exc:
+            raise ModelError(f"{model_dir}: {exc}") from None
 
     @property
     def decode_side(self) -> int:
@@ -178,21 +197,45 @@ class Classifier:
         the configured crops."""
         return [tiled(img, self.framing.tiles)] if few and self.framing is not None else self._crop_images(img)
 
-    def _view_probs(self, images: list[Image.Image]) -> list[np.ndarray]:
-        """Raw probabilities of each RGB image's views [views, classes]: the whole image and its crops, or, when
-        the framing detector says the whole image shows a few characters, the whole image and its tiling."""
+    def _outputs(self, batch: np.ndarray, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw probabilities of a preprocessed batch, and its features when asked for."""
+        if not features:
+            return self.run(batch), None
+        probs, feats = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: batch})
+        return probs, feats
+
+    def view_outputs(
+        self, images: list[Image.Image], features: bool = False
+    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per RGB image, the raw probabilities of its views [views, classes] and, for a model with neighbours or
+        when `features`, their features [views, F]: the whole image and its crops, or, when the framing detector
+        says the whole image shows a few characters, the whole image and its tiling."""
+        keep = features or self.neighbours is not None
         if self.framing is None or not self.crops:
             batches = [self.views(img) for img in images]
-            return _split_like(self.run(np.concatenate(batches)), batches)
+            probs, feats = self._outputs(np.concatenate(batches), keep)
+            per_image = _split_like(feats, batches) if feats is not None else [None] * len(images)
+            return list(zip(_split_like(probs, batches), per_image, strict=True))
         wholes = self._tensors(images)
-        whole_probs, features = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: wholes})
-        few = self.framing.few_characters(features)
+        whole_probs, whole_feats = self._outputs(wholes, True)
+        few = self.framing.few_characters(whole_feats)
         seconds = [self._tensors(self.second_views(img, is_few)) for img, is_few in zip(images, few, strict=True)]
-        second_probs = _split_like(self.run(np.concatenate(seconds)), seconds)
-        return [np.concatenate([whole[None], second]) for whole, second in zip(whole_probs, second_probs, strict=True)]
+        second_probs, second_feats = self._outputs(np.concatenate(seconds), keep)
+        probs = _with_whole(whole_probs, _split_like(second_probs, seconds))
+        if second_feats is None:
+            return [(p, None) for p in probs]
+        return list(zip(probs, _with_whole(whole_feats, _split_like(second_feats, seconds)), strict=True))
 
-    def _prediction(self, view_probs: np.ndarray) -> Prediction:
-        probs = calibrate(view_probs.astype(np.float64).mean(axis=0), self.temperature)
+    def combine(self, view_probs: np.ndarray, view_features: np.ndarray | None) -> np.ndarray:
+        """One image's raw probabilities: its views' mean, blended with the neighbours' votes for the views' mean
+        features when the model has neighbours (before the temperature, which is fitted to this)."""
+        probs = view_probs.astype(np.float64).mean(axis=0)
+        if self.neighbours is None or view_features is None:
+            return probs
+        return self.neighbours.blend(probs[None], view_features.mean(axis=0)[None])[0]
+
+    def _prediction(self, view_probs: np.ndarray, view_features: np.ndarray | None) -> Prediction:
+        probs = calibrate(self.combine(view_probs, view_features), self.temperature)
         best = int(np.argmax(probs))
         return Prediction(
             label=self.classes[best],
@@ -202,7 +245,7 @@ class Classifier:
 
     def predict_image(self, img: Image.Image) -> Prediction:
         """Classify a decoded image (any Pillow mode; upright, as `decode_image` returns it)."""
-        return self._prediction(self._view_probs([to_rgb(img)])[0])
+        return self._prediction(*self.view_outputs([to_rgb(img)])[0])
 
     def predict(self, data: bytes) -> Prediction:
         """Classify image bytes; raises ImageError subclasses for input that is not a usable image."""
@@ -220,8 +263,8 @@ class Classifier:
         images = [d for d in decoded if isinstance(d, Image.Image)]
         if not images:
             return [d for d in decoded if isinstance(d, ImageError)]
-        per_image = iter(self._view_probs(images))
-        return [d if isinstance(d, ImageError) else self._prediction(next(per_image)) for d in decoded]
+        per_image = iter(self.view_outputs(images))
+        return [d if isinstance(d, ImageError) else self._prediction(*next(per_image)) for d in decoded]
 
 
 def open_classifier(

@@ -92,6 +92,7 @@ def assemble_soup(runs: Sequence[Path], out: Path, data: Path, *, export_learner
     metadata["temperature"] = 1.0  # until calibrate_run below fits it
     metadata.pop("calibration", None)
     metadata.pop("framing", None)  # read the members' features; calibrate_run fits the soup's own
+    metadata.pop("neighbours", None)  # likewise: calibrate_run builds the soup's own memory
     write_metadata(out, metadata)
     classes = metadata["classes"]
     targets = np.array([classes.index(f.split("/")[0]) for f in files])

@@ -22,8 +22,9 @@ from model_store.metadata import METADATA_FILE, ModelError, read_metadata, write
 from model_store.runtime import Classifier
 from model_store.runtime import calibrate as apply_temperature
 from model_store.store import CHECKSUM_FILE
-from trainer.config import FRAMING_IMAGES
+from trainer.config import FRAMING_IMAGES, NEIGHBOURS
 from trainer.framing import FramingError, fit_framing
+from trainer.neighbours import build_neighbours, remove_neighbours
 from trainer.photo_copies import CONDITIONS, PHOTO_CONDITIONS, photo_copies
 from trainer.report import log_loss, plt
 
@@ -186,14 +187,21 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
     )
 
 
-def calibrate_run(model_dir: Path, data_root: Path, seed: int = 0, framing_images: int = FRAMING_IMAGES) -> dict:
-    """Refit a run directory's framing detector (`trainer.framing`, on `framing_images` training images; 0: none)
-    and then its temperature on its validation split and the split's photo copies, in place.
+def calibrate_run(
+    model_dir: Path,
+    data_root: Path,
+    seed: int = 0,
+    framing_images: int = FRAMING_IMAGES,
+    neighbours: bool = NEIGHBOURS,
+) -> dict:
+    """Refit a run directory's framing detector (`trainer.framing`, on `framing_images` training images; 0: none),
+    rebuild its memory of training images (`trainer.neighbours`; False: none) and then fit its temperature on its
+    validation split and the split's photo copies, in place.
 
-    Rewrites `model.json` (framing, temperature, calibration, calibration metrics; nothing else), the graph's
-    `features` output and `reliability.png`, and returns the new metadata. Training calls it after the export;
-    `calligraphy calibrate` calls it to bring runs trained before the photo calibration up to date. The detector
-    comes first because it chooses the views whose probabilities the temperature is fitted to.
+    Rewrites `model.json` (framing, neighbours, temperature, calibration, calibration metrics; nothing else), the
+    graph's `features` output, `neighbours.npz` and `reliability.png`, and returns the new metadata. Training calls
+    it after the export; `calligraphy calibrate` calls it to bring older runs up to date. The detector comes first
+    because it chooses the views, and the memory next, because the temperature is fitted to its blend.
     """
     model_dir, data_root = Path(model_dir), Path(data_root)
     if not model_dir.is_dir():
@@ -210,6 +218,10 @@ def calibrate_run(model_dir: Path, data_root: Path, seed: int = 0, framing_image
         original = (model_dir / METADATA_FILE).read_bytes()
         try:
             fit_framing(model_dir, data_root, framing_images, seed)
+            if neighbours:
+                build_neighbours(model_dir, data_root)
+            else:
+                remove_neighbours(model_dir)
             metadata = read_metadata(model_dir)
             result = photo_calibration(model_dir, data_root, valid_files, seed)
         except BaseException:

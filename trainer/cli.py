@@ -128,6 +128,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="training images whose photo copies fit the detector that gives pictures of a few characters a "
         "tiled view instead of the crop (0: none; default %(default)s)",
     )
+    p.add_argument(
+        "--neighbours",
+        action=argparse.BooleanOptionalAction,
+        default=d.neighbours,
+        help="carry the training images' features as a memory whose nearest neighbours vote beside the head "
+        "(default %(default)s)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of the model's start")
@@ -218,6 +225,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.framing_images,
         help="training images whose photo copies refit the framing detector first (0: remove it; default %(default)s)",
     )
+    c.add_argument(
+        "--neighbours",
+        action=argparse.BooleanOptionalAction,
+        default=d.neighbours,
+        help="rebuild the memory of training images whose nearest neighbours vote beside the head "
+        "(--no-neighbours removes it; default %(default)s)",
+    )
     c.set_defaults(func=run_calibrate)
 
     s = sub.add_parser(
@@ -260,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
         p_mosaic=args.p_mosaic,
         tta_crops=args.tta_crops,
         framing_images=args.framing_images,
+        neighbours=args.neighbours,
         device=args.device,
         seed=args.seed,
         train_seed=args.train_seed,
@@ -285,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from trainer.calibrate import calibrate_run, calibration_summary
 
-    metadata = calibrate_run(args.model, args.data, args.seed, args.framing_images)
+    metadata = calibrate_run(args.model, args.data, args.seed, args.framing_images, args.neighbours)
     print(f"calibrated {args.model}: {calibration_summary(metadata)}")
     return 0
 

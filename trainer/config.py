@@ -14,6 +14,9 @@ RESIZE_METHODS = ("squish", "crop")
 DEFAULT_EXCLUSIONS = Path(__file__).parent / "exclusions" / "calligraphy-3.csv"
 
 FRAMING_IMAGES = 300  # about 2 minutes of photo copies and features on a CPU
+# Whether a run carries a memory of its training images beside the head (trainer/neighbours.py): under test in
+# session 16 (docs/experiments.md).
+NEIGHBOURS = False
 
 
 @dataclass
@@ -48,6 +51,7 @@ class TrainConfig:
     # Training images whose photo copies fit the framing detector (trainer/framing.py), which gives pictures of a
     # few characters a tiled view instead of the crop; 0: no detector.
     framing_images: int = FRAMING_IMAGES
+    neighbours: bool = NEIGHBOURS  # the training images' features as a memory beside the head
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set
     # Reseeds data order, augmentation and dropout once the model is built: runs that differ only here start from

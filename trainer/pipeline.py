@@ -110,7 +110,9 @@ def run(config: TrainConfig) -> dict:
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_metadata(out, metadata)  # the runtime reads it to predict the photo copies
-    metadata = calibrate.calibrate_run(out, config.data, framing_images=config.framing_images)
+    metadata = calibrate.calibrate_run(
+        out, config.data, framing_images=config.framing_images, neighbours=config.neighbours
+    )
     metadata["timings"]["total_s"] = round(time.perf_counter() - started, 1)
     write_metadata(out, metadata)
     if config.random_baseline:
