@@ -2,10 +2,11 @@
 
 Per set of `views.pictures` (the validation pages, their photo copies, the fonts' single characters) this prints
 the accuracy of the runtime's views averaged without the memory (`before`: what `benchmarks/mosaic.py` calls
-`before`) and blended with its neighbours' votes (`memory`: what `Classifier.predict` does for a model that has
-one), and the share of pictures whose answer the memory changes. The model needs a memory (`calligraphy calibrate
---neighbours`). Raw probabilities (a temperature does not change which style wins). The rule it answers to was
-fixed before its results (docs/experiments.md, session 16). Run:
+`before`), blended with its neighbours' votes on every picture (`everywhere`), and blended only where the framing
+detector calls the picture a page (`pages`: what `Classifier.predict` does for a model with a memory), and the
+share of pictures whose answer `pages` changes. The model needs a memory (`calligraphy calibrate --neighbours`).
+Raw probabilities (a temperature does not change which style wins). The rules it answers to were fixed before
+their results (docs/experiments.md, session 16). Run:
 
     .venv/bin/python benchmarks/neighbours.py --model runs/r44m --data ../shared/data/calligraphy-3
 """
@@ -22,19 +23,21 @@ from model_store.runtime import Classifier
 
 
 def memory_views(classifier: Classifier, blob: bytes) -> tuple[np.ndarray, bool]:
-    """Raw probabilities [2, classes]: the runtime's views averaged, then blended with the memory's votes; and
-    whether the two disagree."""
+    """Raw probabilities [3, classes]: the runtime's views averaged, blended with the memory's votes everywhere,
+    and as the runtime blends them; and whether the runtime's answer differs from the head's."""
     if classifier.neighbours is None:
         raise SystemExit(f"model {classifier.version} has no memory: run `calligraphy calibrate --neighbours` on it")
     img = to_rgb(decode_image(blob, max_side=classifier.decode_side))
-    probs, features = classifier.view_outputs([img], features=True)[0]
-    before, after = probs.astype(np.float64).mean(axis=0), classifier.combine(probs, features)
-    return np.stack([before, after]), bool(before.argmax() != after.argmax())
+    outputs = classifier.view_outputs([img], features=True)[0]
+    before = outputs.probs.astype(np.float64).mean(axis=0)
+    everywhere = classifier.neighbours.blend(before[None], outputs.features.mean(axis=0)[None])[0]
+    runtime = classifier.combine(outputs)
+    return np.stack([before, everywhere, runtime]), bool(before.argmax() != runtime.argmax())
 
 
 def policies(probs: np.ndarray, changed: np.ndarray) -> dict[str, np.ndarray]:
-    """[N, 2, classes] -> the head alone and with the memory."""
-    return {"before": probs[:, 0], "memory": probs[:, 1]}
+    """[N, 3, classes] -> the head alone, with the memory everywhere, and with it on pages only."""
+    return {"before": probs[:, 0], "everywhere": probs[:, 1], "pages": probs[:, 2]}
 
 
 def main() -> None:

@@ -44,6 +44,16 @@ class Prediction:
         return self.probs[self.label]
 
 
+@dataclass(frozen=True)
+class ViewOutputs:
+    """What the network gave for one picture's views: raw probabilities [views, classes], the features [views, F]
+    where they were asked for, and the framing detector's call (one or a few characters rather than a page)."""
+
+    probs: np.ndarray
+    features: np.ndarray | None
+    few: bool
+
+
 def crop_boxes(width: int, height: int, crops: int) -> list[tuple[int, int, int, int]]:
     """`crops` squares spread evenly along the long side, so tall scrolls and wide banners keep their shape.
 
@@ -204,38 +214,38 @@ class Classifier:
         probs, feats = self._session.run([OUTPUT_NAME, FEATURES_NAME], {INPUT_NAME: batch})
         return probs, feats
 
-    def view_outputs(
-        self, images: list[Image.Image], features: bool = False
-    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """Per RGB image, the raw probabilities of its views [views, classes] and, for a model with neighbours or
-        when `features`, their features [views, F]: the whole image and its crops, or, when the framing detector
-        says the whole image shows a few characters, the whole image and its tiling."""
+    def view_outputs(self, images: list[Image.Image], features: bool = False) -> list[ViewOutputs]:
+        """Per RGB image, its views' raw probabilities and, for a model with a memory or when `features`, their
+        features: the whole image and its crops, or, when the framing detector says the whole image shows a few
+        characters, the whole image and its tiling."""
         keep = features or self.neighbours is not None
         if self.framing is None or not self.crops:
             batches = [self.views(img) for img in images]
             probs, feats = self._outputs(np.concatenate(batches), keep)
             per_image = _split_like(feats, batches) if feats is not None else [None] * len(images)
-            return list(zip(_split_like(probs, batches), per_image, strict=True))
+            return [ViewOutputs(p, f, False) for p, f in zip(_split_like(probs, batches), per_image, strict=True)]
         wholes = self._tensors(images)
         whole_probs, whole_feats = self._outputs(wholes, True)
         few = self.framing.few_characters(whole_feats)
         seconds = [self._tensors(self.second_views(img, is_few)) for img, is_few in zip(images, few, strict=True)]
         second_probs, second_feats = self._outputs(np.concatenate(seconds), keep)
         probs = _with_whole(whole_probs, _split_like(second_probs, seconds))
-        if second_feats is None:
-            return [(p, None) for p in probs]
-        return list(zip(probs, _with_whole(whole_feats, _split_like(second_feats, seconds)), strict=True))
+        feats = [None] * len(images)
+        if second_feats is not None:
+            feats = _with_whole(whole_feats, _split_like(second_feats, seconds))
+        return [ViewOutputs(p, f, bool(is_few)) for p, f, is_few in zip(probs, feats, few, strict=True)]
 
-    def combine(self, view_probs: np.ndarray, view_features: np.ndarray | None) -> np.ndarray:
-        """One image's raw probabilities: its views' mean, blended with the neighbours' votes for the views' mean
-        features when the model has neighbours (before the temperature, which is fitted to this)."""
-        probs = view_probs.astype(np.float64).mean(axis=0)
-        if self.neighbours is None or view_features is None:
+    def combine(self, outputs: ViewOutputs) -> np.ndarray:
+        """One image's raw probabilities: its views' mean, blended with the memory's votes for the views' mean
+        features when the model has a memory and the picture is a page (the memory holds pages; before the
+        temperature, which is fitted to this)."""
+        probs = outputs.probs.astype(np.float64).mean(axis=0)
+        if self.neighbours is None or outputs.features is None or outputs.few:
             return probs
-        return self.neighbours.blend(probs[None], view_features.mean(axis=0)[None])[0]
+        return self.neighbours.blend(probs[None], outputs.features.mean(axis=0)[None])[0]
 
-    def _prediction(self, view_probs: np.ndarray, view_features: np.ndarray | None) -> Prediction:
-        probs = calibrate(self.combine(view_probs, view_features), self.temperature)
+    def _prediction(self, outputs: ViewOutputs) -> Prediction:
+        probs = calibrate(self.combine(outputs), self.temperature)
         best = int(np.argmax(probs))
         return Prediction(
             label=self.classes[best],
@@ -245,7 +255,7 @@ class Classifier:
 
     def predict_image(self, img: Image.Image) -> Prediction:
         """Classify a decoded image (any Pillow mode; upright, as `decode_image` returns it)."""
-        return self._prediction(*self.view_outputs([to_rgb(img)])[0])
+        return self._prediction(self.view_outputs([to_rgb(img)])[0])
 
     def predict(self, data: bytes) -> Prediction:
         """Classify image bytes; raises ImageError subclasses for input that is not a usable image."""
@@ -264,7 +274,7 @@ class Classifier:
         if not images:
             return [d for d in decoded if isinstance(d, ImageError)]
         per_image = iter(self.view_outputs(images))
-        return [d if isinstance(d, ImageError) else self._prediction(*next(per_image)) for d in decoded]
+        return [d if isinstance(d, ImageError) else self._prediction(next(per_image)) for d in decoded]
 
 
 def open_classifier(

@@ -74,7 +74,7 @@ def with_memory(model_dir: Path, features: np.ndarray, labels: list[int], weight
     expose_features(model_dir / "model.onnx")
     np.savez(model_dir / NEIGHBOURS_FILE, features=features.astype(np.float16), labels=np.array(labels, np.int16))
     meta = json.loads((model_dir / "model.json").read_text())
-    meta["neighbours"] = {"k": 2, "tau": 0.1, "weight": weight, "images": len(labels)}
+    meta["neighbours"] = {"k": 2, "tau": 0.1, "weight": weight, "pictures": len(labels)}
     (model_dir / "model.json").write_text(json.dumps(meta))
     return model_dir
 
@@ -100,7 +100,7 @@ def test_a_memory_that_does_not_fit_the_model_is_refused(model_dir):
     with pytest.raises(ModelError, match="unreadable"):
         Classifier(model_dir)
     (model_dir / NEIGHBOURS_FILE).unlink()
-    with pytest.raises(ModelError, match="no neighbours.npz"):
+    with pytest.raises(ModelError, match=r"no neighbours\.npz"):
         Classifier(model_dir)
 
 
@@ -111,15 +111,20 @@ def test_build_neighbours_remembers_only_the_training_images(run_with_training_i
     (model / "model.json").write_text(json.dumps(meta))
     files = trained_files(model, data)
     assert len(files) == 8 and "lishu/4.png" not in files and not set(files) & set(meta["dataset"]["valid_files"])
-    block = build_neighbours(model, data, k=3)
-    assert block == {"k": 3, "tau": 0.1, "weight": 0.5, "images": 8}
+    labels = [["kaishu", "lishu", "xiaozhuan"].index(f.split("/")[0]) for f in files]
+    block = build_neighbours(model, data, k=3, characters=False)
+    assert block == {"k": 3, "tau": 0.1, "weight": 0.5, "pictures": 8, "characters": False}
     with np.load(model / NEIGHBOURS_FILE) as npz:
         assert npz["features"].shape == (8, 3) and npz["features"].dtype == np.float16
-        assert npz["labels"].tolist() == [["kaishu", "lishu", "xiaozhuan"].index(f.split("/")[0]) for f in files]
+        assert npz["labels"].tolist() == labels
         assert np.linalg.norm(npz["features"].astype(np.float32), axis=1) == pytest.approx(np.ones(8), abs=1e-3)
     classifier = Classifier(model)
     assert classifier.neighbours is not None and classifier.neighbours.settings.k == 3
     assert classifier.predict(encode(solid("blue", (90, 120)))).label == "xiaozhuan"
+    # With one character of each page beside it: two pictures per training image, each with its image's class.
+    assert build_neighbours(model, data)["pictures"] == 16
+    with np.load(model / NEIGHBOURS_FILE) as npz:
+        assert npz["labels"].tolist() == [label for label in labels for _ in range(2)]
 
 
 def test_calibrate_builds_the_memory_and_removes_it(run_with_training_images, capsys):  # noqa: F811
@@ -127,7 +132,7 @@ def test_calibrate_builds_the_memory_and_removes_it(run_with_training_images, ca
     args = ["calibrate", "--model", str(model), "--data", str(data), "--framing-images", "3"]
     assert main([*args, "--neighbours"]) == 0
     metadata = json.loads((model / "model.json").read_text())
-    assert metadata["neighbours"]["images"] == 9 and (model / NEIGHBOURS_FILE).is_file()
+    assert metadata["neighbours"]["pictures"] == 18 and (model / NEIGHBOURS_FILE).is_file()
     assert metadata["calibration"]["temperature"] == metadata["temperature"]
     assert main([*args, "--no-neighbours"]) == 0
     assert "neighbours" not in json.loads((model / "model.json").read_text())
@@ -142,3 +147,17 @@ def test_the_store_keeps_the_memory_with_its_version(run_with_training_images, s
     stored = store.verify(version)
     assert (stored / NEIGHBOURS_FILE).read_bytes() == (model / NEIGHBOURS_FILE).read_bytes()
     assert Classifier(stored).neighbours is not None
+
+
+@pytest.mark.parametrize(("bias", "label"), [(-10.0, "lishu"), (10.0, "kaishu")])
+def test_the_memory_answers_for_pages_only(model_dir, bias, label):
+    # A framing detector that calls every picture a page (bias -10) or a few characters (bias +10): the memory of
+    # pages outvotes the head on pages and leaves pictures of a few characters to it.
+    with_memory(model_dir, np.array([[1.0, -1.0, -1.0], [1.0, -0.9, -1.0]]), [1, 1], weight=0.9)
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta |= {"tta": {"crops": 1}, "framing": {"tiles": 3, "weights": [0.0, 0.0, 0.0], "bias": bias}}
+    (model_dir / "model.json").write_text(json.dumps(meta))
+    classifier = Classifier(model_dir)
+    outputs = classifier.view_outputs([solid("red")])[0]
+    assert outputs.few is (bias > 0) and outputs.features.shape == (2, 3)
+    assert classifier.predict(encode(solid("red"))).label == label
