@@ -112,8 +112,8 @@ def test_build_neighbours_remembers_only_the_training_images(run_with_training_i
     files = trained_files(model, data)
     assert len(files) == 8 and "lishu/4.png" not in files and not set(files) & set(meta["dataset"]["valid_files"])
     labels = [["kaishu", "lishu", "xiaozhuan"].index(f.split("/")[0]) for f in files]
-    block = build_neighbours(model, data, k=3, characters=False)
-    assert block == {"k": 3, "tau": 0.1, "weight": 0.5, "pictures": 8, "characters": False}
+    block = build_neighbours(model, data, k=3)
+    assert block == {"k": 3, "tau": 0.1, "weight": 0.5, "pictures": 8}
     with np.load(model / NEIGHBOURS_FILE) as npz:
         assert npz["features"].shape == (8, 3) and npz["features"].dtype == np.float16
         assert npz["labels"].tolist() == labels
@@ -121,10 +121,6 @@ def test_build_neighbours_remembers_only_the_training_images(run_with_training_i
     classifier = Classifier(model)
     assert classifier.neighbours is not None and classifier.neighbours.settings.k == 3
     assert classifier.predict(encode(solid("blue", (90, 120)))).label == "xiaozhuan"
-    # With one character of each page beside it: two pictures per training image, each with its image's class.
-    assert build_neighbours(model, data)["pictures"] == 16
-    with np.load(model / NEIGHBOURS_FILE) as npz:
-        assert npz["labels"].tolist() == [label for label in labels for _ in range(2)]
 
 
 def test_calibrate_builds_the_memory_and_removes_it(run_with_training_images, capsys):  # noqa: F811
@@ -132,7 +128,7 @@ def test_calibrate_builds_the_memory_and_removes_it(run_with_training_images, ca
     args = ["calibrate", "--model", str(model), "--data", str(data), "--framing-images", "3"]
     assert main([*args, "--neighbours"]) == 0
     metadata = json.loads((model / "model.json").read_text())
-    assert metadata["neighbours"]["pictures"] == 18 and (model / NEIGHBOURS_FILE).is_file()
+    assert metadata["neighbours"]["pictures"] == 9 and (model / NEIGHBOURS_FILE).is_file()
     assert metadata["calibration"]["temperature"] == metadata["temperature"]
     assert main([*args, "--no-neighbours"]) == 0
     assert "neighbours" not in json.loads((model / "model.json").read_text())

@@ -9,11 +9,9 @@ gets a memory of the feedback it was given too.
 from __future__ import annotations
 
 import logging
-import random
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from calligraphy.errors import UsageError
 from model_store.images import ImageError, decode_image, to_rgb
@@ -22,7 +20,6 @@ from model_store.neighbours import NEIGHBOURS_FILE, unit_rows
 from model_store.runtime import BATCH_SIZE, Classifier
 from trainer.data import scan_dataset
 from trainer.framing import expose_features
-from trainer.photo_copies import jpeg, one_character
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +27,6 @@ log = logging.getLogger(__name__)
 K = 10
 TAU = 0.1
 WEIGHT = 0.5
-# Whether the memory also holds one character of each training image (session 16's second rule).
-CHARACTERS = True
 
 
 def trained_files(model_dir: Path, data_root: Path) -> list[str]:
@@ -49,26 +44,9 @@ def remove_neighbours(model_dir: Path) -> None:
     (Path(model_dir) / NEIGHBOURS_FILE).unlink(missing_ok=True)
 
 
-def framings(data: bytes, file: str, characters: bool, max_side: int) -> list[Image.Image]:
-    """The pictures of one training image the memory holds, decoded as the runtime decodes them: the page, and with
-    `characters` also one character cut from it as a photo of it would come (`trainer.photo_copies`)."""
-    pictures = [decode_image(data, max_side=max_side)]
-    if characters:
-        character = one_character(decode_image(data), random.Random(f"neighbours/{file}"))
-        pictures.append(decode_image(jpeg(character), max_side=max_side))
-    return [to_rgb(picture) for picture in pictures]
-
-
-def build_neighbours(
-    model_dir: Path,
-    data_root: Path,
-    k: int = K,
-    tau: float = TAU,
-    weight: float = WEIGHT,
-    characters: bool = CHARACTERS,
-) -> dict:
-    """Read the run's training images (with `characters`, also one character of each) with its views, write
-    their mean view features to `neighbours.npz` and model.json's `neighbours` block; return the block."""
+def build_neighbours(model_dir: Path, data_root: Path, k: int = K, tau: float = TAU, weight: float = WEIGHT) -> dict:
+    """Read the run's training images with its views, write their mean view features to `neighbours.npz` and
+    model.json's `neighbours` block; return the block."""
     model_dir, data_root = Path(model_dir), Path(data_root)
     remove_neighbours(model_dir)  # the features are read with the memory-less runtime
     expose_features(model_dir / MODEL_FILE)
@@ -81,12 +59,11 @@ def build_neighbours(
         batch, names = [], []
         for file in files[start : start + BATCH_SIZE]:
             try:
-                pictures = framings((data_root / file).read_bytes(), file, characters, classifier.decode_side)
+                batch.append(to_rgb(decode_image((data_root / file).read_bytes(), max_side=classifier.decode_side)))
             except (ImageError, OSError) as exc:
                 log.warning("not in the memory: %s (%s)", file, exc)
                 continue
-            batch += pictures
-            names += [file] * len(pictures)
+            names.append(file)
         if not batch:
             continue
         for file, outputs in zip(names, classifier.view_outputs(batch, features=True), strict=True):
@@ -97,9 +74,9 @@ def build_neighbours(
         features=unit_rows(np.array(rows)).astype(np.float16),
         labels=np.array(labels, dtype=np.int16),
     )
-    block = {"k": k, "tau": tau, "weight": weight, "pictures": len(rows), "characters": characters}
+    block = {"k": k, "tau": tau, "weight": weight, "pictures": len(rows)}
     metadata = read_metadata(model_dir)
     metadata["neighbours"] = block
     write_metadata(model_dir, metadata)
-    log.info("memory of %d pictures of training images (k=%d, tau=%g, weight %g)", len(rows), k, tau, weight)
+    log.info("memory of %d training images (k=%d, tau=%g, weight %g)", len(rows), k, tau, weight)
     return block
