@@ -44,7 +44,7 @@ def main() -> None:
     args = arguments(__doc__)
     started = time.perf_counter()
     results = {str(m): accuracies(scored_sets(m, args, memory_views)[1], policies, "changed") for m in args.model}
-    print_results(results, args.seed, time.perf_counter() - started, width=10, means=True)
+    print_results(results, args.seed, time.perf_counter() - started, width=11, means=True)
 
 
 if __name__ == "__main__":
