@@ -14,8 +14,8 @@ RESIZE_METHODS = ("squish", "crop")
 DEFAULT_EXCLUSIONS = Path(__file__).parent / "exclusions" / "calligraphy-3.csv"
 
 FRAMING_IMAGES = 300  # about 2 minutes of photo copies and features on a CPU
-# Whether a run carries a memory of its training images beside the head (trainer/neighbours.py): under test in
-# session 16 (docs/experiments.md).
+# Whether a run carries a memory of its training images beside the head (trainer/neighbours.py): off, as it
+# failed both of session 16's rules (docs/experiments.md), by a page or a character on one model of each pair.
 NEIGHBOURS = False
 
 

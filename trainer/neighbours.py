@@ -23,7 +23,7 @@ from trainer.framing import expose_features
 
 log = logging.getLogger(__name__)
 
-# Chosen on run 31 alone and judged on runs 44-46 (docs/experiments.md, session 16).
+# Chosen on run 31 alone, then judged on runs 44-48 (docs/experiments.md, session 16).
 K = 10
 TAU = 0.1
 WEIGHT = 0.5
