@@ -6,9 +6,9 @@ like the crop it would replace. Per set of `views.pictures` this prints the accu
 image averaged with the crop, or with the tiling where the framing detector says a few characters), the mosaic in
 place of that second view wherever a character is found, the same only where the gate lets it in (a picture the
 detector calls a page, with at least `MIN_CHARACTERS` found whose sizes agree as a page's do: `MAX_SPREAD`), the
-mosaic as a third view, and the share the gate lets in. Raw probabilities are averaged (a temperature does not
-change which style wins). The rules it answered to were fixed before their results (docs/experiments.md, sessions
-11 and 12). Run:
+mosaic as a third view, and the share the gate lets in. Raw probabilities are averaged, then read with the
+model's temperature and class prior, as the runtime reads them. The rules it answered to were fixed before
+their results (docs/experiments.md, sessions 11 and 12). Run:
 
     .venv/bin/python benchmarks/mosaic.py --model model_store/default_model --data ../shared/data/calligraphy-3
 """
@@ -67,7 +67,7 @@ def policies(probs: np.ndarray, gated: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     args = arguments(__doc__)
     started = time.perf_counter()
-    results = {str(m): accuracies(scored_sets(m, args, mosaic_views)[1], policies, "gated") for m in args.model}
+    results = {str(m): accuracies(*scored_sets(m, args, mosaic_views), policies, "gated") for m in args.model}
     print_results(results, args.seed, time.perf_counter() - started, width=13, means=True)
 
 

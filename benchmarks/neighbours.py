@@ -5,7 +5,7 @@ the accuracy of the runtime's views averaged without the memory (`before`: what 
 `before`), blended with its neighbours' votes on every picture (`everywhere`), and blended only where the framing
 detector calls the picture a page (`pages`: what `Classifier.predict` does for a model with a memory), and the
 share of pictures whose answer `pages` changes. The model needs a memory (`calligraphy calibrate --neighbours`).
-Raw probabilities (a temperature does not change which style wins). The rules it answers to were fixed before
+Raw probabilities, read with the model's temperature and class prior. The rules it answers to were fixed before
 their results (docs/experiments.md, session 16). Run:
 
     .venv/bin/python benchmarks/neighbours.py --model runs/r44m --data ../shared/data/calligraphy-3
@@ -43,7 +43,7 @@ def policies(probs: np.ndarray, changed: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     args = arguments(__doc__)
     started = time.perf_counter()
-    results = {str(m): accuracies(scored_sets(m, args, memory_views)[1], policies, "changed") for m in args.model}
+    results = {str(m): accuracies(*scored_sets(m, args, memory_views), policies, "changed") for m in args.model}
     print_results(results, args.seed, time.perf_counter() - started, width=11, means=True)
 
 

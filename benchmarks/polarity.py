@@ -79,7 +79,7 @@ def score(model_dir: Path, args: argparse.Namespace) -> dict[str, dict]:
     recall: dict[str, dict[str, float]] = {}
     for name, (probs, light, targets) in sets.items():
         for policy, mean in policies(probs, light).items():
-            metrics = classification_metrics(mean, targets, classifier.classes)
+            metrics = classification_metrics(classifier.calibrated(mean), targets, classifier.classes)
             accuracy[policy][name] = metrics["accuracy"]
             if name == "page":
                 recall[policy] = {c: m["recall"] for c, m in metrics["per_class"].items()}

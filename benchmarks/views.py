@@ -6,8 +6,8 @@ Per photo condition of `trainer.photo_copies` (`--seed` as in `benchmarks/robust
 file), this compares the whole image alone and averaged with one second view: the crop, a 2 × 2 or a 3 × 3 tiling,
 and the runtime's choice (`framing`: the tiling where the model's framing detector says a few characters, else the
 crop; models without a detector always crop). The regular-script fonts' single characters of
-`benchmarks/font_characters.py` are scored as the share called kaishu. Raw probabilities are averaged (a
-temperature does not change which style wins). Run:
+`benchmarks/font_characters.py` are scored as the share called kaishu. Raw probabilities are averaged, then
+read with the model's temperature and class prior, as the runtime reads them. Run:
 
     .venv/bin/python benchmarks/views.py --model model_store/default_model --data ../shared/data/calligraphy-3
 """
@@ -102,13 +102,18 @@ def scored_sets(
 
 
 def accuracies(
+    classifier: Classifier,
     sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     policies_of: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]],
     flag: str,
 ) -> dict[str, dict[str, float]]:
-    """Per set of `scored_sets`: each policy's accuracy, and the share of pictures flagged (column `flag`)."""
+    """Per set of `scored_sets`: each policy's accuracy, with the runtime's temperature and class prior applied to
+    its averaged probabilities, and the share of pictures flagged (column `flag`)."""
     return {
-        name: {policy: float((p.argmax(1) == targets).mean()) for policy, p in policies_of(probs, flags).items()}
+        name: {
+            policy: float((classifier.calibrated(p).argmax(1) == targets).mean())
+            for policy, p in policies_of(probs, flags).items()
+        }
         | {flag: float(flags.mean())}
         for name, (probs, flags, targets) in sets.items()
     }
@@ -140,7 +145,7 @@ def main() -> None:
     for model_dir in args.model:
         classifier, sets = scored_sets(model_dir, args, view_probs)
         tiles = classifier.framing.tiles if classifier.framing else TILES[-1]
-        results[str(model_dir)] = accuracies(sets, functools.partial(policies, tiles=tiles), "flagged")
+        results[str(model_dir)] = accuracies(classifier, sets, functools.partial(policies, tiles=tiles), "flagged")
     print_results(results, args.seed, time.perf_counter() - started)
 
 

@@ -44,7 +44,25 @@ def validate_metadata(meta: Any) -> dict:
     crops = meta.get("tta", {}).get("crops", 0) if isinstance(meta.get("tta", {}), dict) else None
     if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
         raise ModelError("model.json: 'tta.crops' must be an integer >= 0")
+    class_prior(meta)
     return meta
+
+
+def class_prior(meta: dict) -> list[float] | None:
+    """The training split's class shares in `classes` order, summing to one, which the runtime divides out so that
+    no style is favoured for having had more training pages; None when model.json holds none."""
+    prior = meta.get("class_prior")
+    if prior is None:
+        return None
+    classes = meta["classes"]
+    if (
+        not isinstance(prior, dict)
+        or set(prior) != set(classes)
+        or not all(not isinstance(v, bool) and isinstance(v, int | float) and v > 0 for v in prior.values())
+    ):
+        raise ModelError("model.json: 'class_prior' must map every class to a share > 0")
+    total = sum(prior.values())
+    return [prior[c] / total for c in classes]
 
 
 def read_metadata(model_dir: Path) -> dict:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from model_store.framing import Framing, tiled
 from model_store.images import ImageError, decode_image, to_rgb
-from model_store.metadata import MODEL_FILE, ModelError, read_metadata
+from model_store.metadata import MODEL_FILE, ModelError, class_prior, read_metadata
 from model_store.neighbours import Neighbours, NeighbourSettings
 from model_store.preprocess import Preprocessing, to_tensor
 from model_store.store import DEFAULT_VERSION, ModelStore
@@ -90,12 +90,15 @@ def _fits(shape: list, expected: tuple[int, ...]) -> bool:
     )
 
 
-def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log(p) / T) row-wise: the temperature scaling fitted at training time."""
-    if temperature == 1.0:
+def calibrate(probs: np.ndarray, temperature: float, prior: np.ndarray | None = None) -> np.ndarray:
+    """softmax(log(p) / T - log(prior)) row-wise: the temperature fitted at training time, then Bayes' rule from
+    the training split's class shares (`prior`) to equal odds for every class."""
+    if temperature == 1.0 and prior is None:
         return probs / probs.sum(axis=-1, keepdims=True)
     # float32 softmax outputs 0 below its smallest normal number, so that is what a 0 stands for.
     logits = np.log(np.clip(probs, np.finfo(np.float32).tiny, None)) / temperature
+    if prior is not None:
+        logits -= np.log(prior)
     logits -= logits.max(axis=-1, keepdims=True)
     exp = np.exp(logits)
     return exp / exp.sum(axis=-1, keepdims=True)
@@ -111,10 +114,10 @@ class Classifier:
         version: str | None = None,
         threads: int = 1,
         crops: int | None = None,
-        temperature: float | None = None,
+        raw: bool = False,
     ) -> None:
-        """`crops` and `temperature` override model.json's; temperature=1.0 gives the raw probabilities,
-        which is what calibration fits a temperature to."""
+        """`crops` overrides model.json's; `raw` leaves out its temperature and class prior, giving the network's
+        probabilities (the views averaged), which is what calibration fits them to."""
         model_dir = Path(model_dir)
         self.metadata: dict = read_metadata(model_dir)
         self.classes: list[str] = list(self.metadata["classes"])
@@ -123,9 +126,9 @@ class Classifier:
         self.crops: int = self.metadata.get("tta", {}).get("crops", 0) if crops is None else crops
         if self.crops < 0:
             raise ValueError("crops must be >= 0")
-        self.temperature = float(self.metadata.get("temperature", 1.0) if temperature is None else temperature)
-        if not self.temperature > 0:
-            raise ValueError("temperature must be > 0")
+        self.temperature = 1.0 if raw else float(self.metadata.get("temperature", 1.0))
+        prior = None if raw else class_prior(self.metadata)
+        self.prior: np.ndarray | None = None if prior is None else np.array(prior)
         self.framing = Framing.from_metadata(self.metadata)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -244,8 +247,12 @@ class Classifier:
             return probs
         return self.neighbours.blend(probs[None], outputs.features.mean(axis=0)[None])[0]
 
+    def calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """What the runtime shows for raw probabilities [..., classes]: the temperature and class prior applied."""
+        return calibrate(probs, self.temperature, self.prior)
+
     def _prediction(self, outputs: ViewOutputs) -> Prediction:
-        probs = calibrate(self.combine(outputs), self.temperature)
+        probs = self.calibrated(self.combine(outputs))
         best = int(np.argmax(probs))
         return Prediction(
             label=self.classes[best],

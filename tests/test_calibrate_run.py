@@ -13,6 +13,7 @@ from model_factory import DEFAULT_CLASSES, make_model_dir
 from PIL import Image
 
 from calligraphy.cli import main
+from model_store.runtime import Classifier
 from trainer.calibrate import calibrate_run, calibration_summary
 from trainer.photo_copies import CONDITIONS
 
@@ -123,3 +124,31 @@ def test_calibrate_command_refuses_bad_paths_in_one_line(run_dir, capsys, how, m
     assert err.count("\n") == 1 and err.startswith("calligraphy calibrate: ") and "Traceback" not in err
     assert re.search(message, err), err
     assert (run_dir[0] / "model.json").read_text() == before
+
+
+def test_calibrate_divides_the_training_split_s_class_shares_out_and_can_drop_them(run_dir, capsys):
+    model, data = run_dir
+    meta = json.loads((model / "model.json").read_text())
+    # 6 validation images per class, and training pages 10 kaishu (one of them excluded), 2 lishu and 4 xiaozhuan.
+    meta["dataset"] |= {
+        "per_class": {"kaishu": 16, "lishu": 8, "xiaozhuan": 10},
+        "excluded_files": [{"file": "kaishu/k9.png", "reason": "running script"}],
+    }
+    (model / "model.json").write_text(json.dumps(meta))
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--class-prior"]) == 0
+    after = json.loads((model / "model.json").read_text())
+    assert after["class_prior"] == pytest.approx({"kaishu": 9 / 15, "lishu": 2 / 15, "xiaozhuan": 4 / 15})
+    # The accuracy recorded is the runtime's, which reads the prior (and the temperature fitted with it).
+    classifier = Classifier(model)
+    assert classifier.prior.tolist() == pytest.approx([9 / 15, 2 / 15, 4 / 15])
+    files = meta["dataset"]["valid_files"]
+    answers = [classifier.predict((data / f).read_bytes()).label == f.split("/")[0] for f in files]
+    assert after["metrics"]["runtime_accuracy"] == pytest.approx(np.mean(answers))
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--no-class-prior"]) == 0
+    assert "class_prior" not in json.loads((model / "model.json").read_text())
+    assert Classifier(model).prior is None
+    capsys.readouterr()
+    del meta["dataset"]["per_class"]
+    (model / "model.json").write_text(json.dumps(meta))
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--class-prior"]) == 2
+    assert "does not give every class a training image: no class prior" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from trainer.calibrate import apply_temperature, fit_pooled_temperature, fit_temperature, reliability
+from trainer.report import log_loss
 
 
 def _overconfident(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -50,3 +51,15 @@ def test_pooled_fit_gives_clean_images_and_copies_half_the_weight_each():
     assert doubled == pytest.approx(pooled, rel=0.02)
     # The copies do count: calibrated copies keep the temperature where the clean images put it.
     assert fit_pooled_temperature(clean, clean_targets, *_calibrated(4000, seed=4)) == pytest.approx(alone[0], rel=0.15)
+
+
+def test_the_temperature_is_fitted_with_the_class_prior_divided_out():
+    # Honest probabilities for equal odds, as a network trained on 60 / 10 / 30 % of the classes gives them.
+    honest, targets = _calibrated(4000, seed=5)
+    prior = np.array([0.6, 0.1, 0.3])
+    leaning = honest * prior / (honest * prior).sum(axis=1, keepdims=True)
+    fitted = fit_temperature(leaning, targets, prior)
+    assert 0.85 < fitted < 1.15
+    assert log_loss(apply_temperature(leaning, fitted, prior), targets) < log_loss(
+        apply_temperature(leaning, fit_temperature(leaning, targets), None), targets
+    )

@@ -43,7 +43,7 @@ def test_packaged_model_tiles_one_character_and_crops_a_page():
     classifier = Classifier(default_model_path())
     page = Image.open(SAMPLES / "kaishu-ukai-2.png").convert("RGB")
     character = page.crop((50, 54, 234, 224))
-    plain = Classifier(default_model_path(), crops=0, temperature=1.0)
+    plain = Classifier(default_model_path(), crops=0, raw=True)
 
     assert classifier.shows_few_characters(character) and not classifier.shows_few_characters(page)
     views = [list(plain.predict_image(v).probs.values()) for v in (character, tiled(character, 3))]

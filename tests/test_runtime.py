@@ -104,6 +104,9 @@ def test_metadata_is_validated(model_dir):
         ({"framing": {"tiles": 1, "bias": 0, "weights": [1, 0, 0]}}, "framing.tiles"),
         ({"framing": {"tiles": 3, "bias": 0, "weights": []}}, "framing.weights"),
         ({"framing": {"tiles": 3, "weights": [1, 0, 0]}}, "bias"),
+        ({"class_prior": {"kaishu": 0.5, "lishu": 0.5}}, "class_prior"),
+        ({"class_prior": {"kaishu": 0.5, "lishu": 0.5, "xiaozhuan": 0}}, "class_prior"),
+        ({"class_prior": [0.2, 0.3, 0.5]}, "class_prior"),
     ]:
         original = (model_dir / "model.json").read_text()
         set_metadata(model_dir, **changes)
@@ -130,9 +133,26 @@ def test_temperature_softens_the_probabilities(model_dir, tmp_path):
     raw = np.array(list(Classifier(model_dir).predict(data).probs.values()))
     expected = np.exp(np.log(raw) / 2) / np.exp(np.log(raw) / 2).sum()
     assert list(hot.predict(data).probs.values()) == pytest.approx(expected.tolist(), abs=1e-9)
-    raw_again = Classifier(tmp_path / "hot", temperature=1.0).predict(data).probs
+    raw_again = Classifier(tmp_path / "hot", raw=True).predict(data).probs
     assert list(raw_again.values()) == pytest.approx(raw.tolist(), abs=1e-9)
     assert calibrate(np.array([[0.0, 1.0]]), 3.0)[0].tolist() == pytest.approx([0.0, 1.0], abs=1e-9)
+
+
+def test_the_class_prior_is_divided_out_after_the_temperature(model_dir, tmp_path):
+    data = encode(solid((150, 110, 100)))
+    raw = np.array(list(Classifier(model_dir).predict(data).probs.values()))
+    assert raw.argmax() == 0
+    shares = {"kaishu": 6, "lishu": 1, "xiaozhuan": 3}  # counts: the runtime normalises them to shares
+    leaning = Classifier(set_metadata(make_model_dir(tmp_path / "prior"), temperature=0.5, class_prior=shares))
+    logits = np.log(raw) / 0.5 - np.log([0.6, 0.1, 0.3])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    prediction = leaning.predict(data)
+    assert list(prediction.probs.values()) == pytest.approx(expected.tolist(), abs=1e-9)
+    assert prediction.label == "lishu"  # the rarest class in training wins a picture that leans kaishu 0.50 to 0.27
+    # Equal shares change nothing; `raw` leaves out the temperature and the prior alike.
+    even = Classifier(set_metadata(make_model_dir(tmp_path / "even"), class_prior=dict.fromkeys(CLASSES, 1)))
+    assert list(even.predict(data).probs.values()) == pytest.approx(raw.tolist(), abs=1e-9)
+    assert list(Classifier(tmp_path / "prior", raw=True).predict(data).probs.values()) == pytest.approx(raw.tolist())
 
 
 def test_crop_boxes_tile_tall_and_wide_images():

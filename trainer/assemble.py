@@ -46,7 +46,7 @@ def _check_members(runs: Sequence[Path], metas: Sequence[dict]) -> None:
 
 def _whole_image_probs(out: Path, data: Path, files: Sequence[str]) -> np.ndarray:
     """Raw probabilities of the exported soup on whole images, as training measures a run before calibrating."""
-    classifier = Classifier(out, crops=0, temperature=1.0)
+    classifier = Classifier(out, crops=0, raw=True)
     probs = []
     for file in files:
         try:

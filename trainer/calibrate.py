@@ -18,11 +18,11 @@ import numpy as np
 
 from calligraphy.errors import UsageError
 from model_store.images import ImageError, decode_image
-from model_store.metadata import METADATA_FILE, ModelError, read_metadata, write_metadata
+from model_store.metadata import METADATA_FILE, ModelError, class_prior, read_metadata, write_metadata
 from model_store.runtime import Classifier
 from model_store.runtime import calibrate as apply_temperature
 from model_store.store import CHECKSUM_FILE
-from trainer.config import FRAMING_IMAGES, NEIGHBOURS
+from trainer.config import CLASS_PRIOR, FRAMING_IMAGES, NEIGHBOURS
 from trainer.framing import FramingError, fit_framing
 from trainer.neighbours import build_neighbours, remove_neighbours
 from trainer.photo_copies import CONDITIONS, PHOTO_CONDITIONS, photo_copies
@@ -33,14 +33,15 @@ log = logging.getLogger(__name__)
 RELIABILITY_FILE = "reliability.png"
 
 
-def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
-    """The temperature in [0.05, 20] that minimises validation log loss (golden-section search on log T)."""
+def fit_temperature(probs: np.ndarray, targets: np.ndarray, prior: np.ndarray | None = None) -> float:
+    """The temperature in [0.05, 20] that minimises validation log loss (golden-section search on log T), with the
+    class prior divided out as the runtime will."""
     lo, hi = np.log(0.05), np.log(20.0)
     ratio = (np.sqrt(5) - 1) / 2
     for _ in range(60):
         a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        loss_a = log_loss(apply_temperature(probs, np.exp(a)), targets)
-        if loss_a < log_loss(apply_temperature(probs, np.exp(b)), targets):
+        loss_a = log_loss(apply_temperature(probs, np.exp(a), prior), targets)
+        if loss_a < log_loss(apply_temperature(probs, np.exp(b), prior), targets):
             hi = b
         else:
             lo = a
@@ -48,7 +49,11 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
 
 
 def fit_pooled_temperature(
-    clean_probs: np.ndarray, clean_targets: np.ndarray, copy_probs: np.ndarray, copy_targets: np.ndarray
+    clean_probs: np.ndarray,
+    clean_targets: np.ndarray,
+    copy_probs: np.ndarray,
+    copy_targets: np.ndarray,
+    prior: np.ndarray | None = None,
 ) -> float:
     """One temperature for clean images and their copies, each side half the weight.
 
@@ -58,7 +63,25 @@ def fit_pooled_temperature(
     repeats = max(1, round(len(copy_targets) / len(clean_targets)))
     probs = np.concatenate([np.tile(clean_probs, (repeats, 1)), copy_probs])
     targets = np.concatenate([np.tile(clean_targets, repeats), copy_targets])
-    return fit_temperature(probs, targets)
+    return fit_temperature(probs, targets, prior)
+
+
+def training_shares(metadata: dict) -> dict[str, float]:
+    """Each class's share of a run's training images (its data less the validation split and the exclusion
+    list), from what `model.json` records of them: the prior the run's probabilities lean toward."""
+    dataset = metadata.get("dataset", {})
+    counts = dict(dataset.get("per_class") or {})
+    left_out = list(dataset.get("valid_files") or [])
+    left_out += [row["file"] for row in dataset.get("excluded_files") or [] if isinstance(row, dict)]
+    for file in left_out:
+        label = file.split("/")[0]
+        if label in counts:
+            counts[label] -= 1
+    classes = metadata["classes"]
+    if set(counts) != set(classes) or min(counts.values()) < 1:
+        raise UsageError("model.json's dataset block does not give every class a training image: no class prior")
+    total = sum(counts.values())
+    return {c: counts[c] / total for c in classes}
 
 
 def reliability(probs: np.ndarray, targets: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
@@ -138,12 +161,13 @@ def read_valid_file(data_root: Path, file: str) -> bytes:
 
 
 def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], seed: int = 0) -> PhotoCalibration:
-    """Predict each validation file as stored and each of its photo copies with the runtime at temperature 1,
-    then fit one temperature on both and measure the result.
+    """Predict each validation file as stored and each of its photo copies with the runtime's raw probabilities,
+    then fit one temperature on both (with the class prior that model.json holds divided out) and measure the
+    result.
 
     `valid_files` are relative to `data_root`, in `class/name` form: the folder is the true class.
     """
-    classifier = Classifier(model_dir, temperature=1.0)
+    classifier = Classifier(model_dir, raw=True)
     probs: dict[str, list[list[float]]] = {name: [] for name in ["clean", *CONDITIONS]}
     targets = []
     log.info("calibrating on %d validation images and %d copies of each", len(valid_files), len(CONDITIONS))
@@ -164,11 +188,18 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
     clean, clean_targets = np.array(probs["clean"]), np.array(targets)
     copies = np.concatenate([np.array(probs[name]) for name in PHOTO_CONDITIONS])
     copy_targets = np.tile(clean_targets, len(PHOTO_CONDITIONS))
-    temperature = fit_pooled_temperature(clean, clean_targets, copies, copy_targets)
+    prior = class_prior(classifier.metadata)
+    prior = None if prior is None else np.array(prior)
+    temperature = fit_pooled_temperature(clean, clean_targets, copies, copy_targets, prior)
     ece_raw, bins_raw = reliability(clean, clean_targets)
-    ece, bins = reliability(apply_temperature(clean, temperature), clean_targets)
+    ece, bins = reliability(apply_temperature(clean, temperature, prior), clean_targets)
     ece_photos_raw, bins_photos_raw = reliability(copies, copy_targets)
-    ece_photos, bins_photos = reliability(apply_temperature(copies, temperature), copy_targets)
+    ece_photos, bins_photos = reliability(apply_temperature(copies, temperature, prior), copy_targets)
+
+    def accuracy(name: str) -> float:
+        predicted = apply_temperature(np.array(probs[name]), temperature, prior).argmax(axis=1)
+        return float((predicted == clean_targets).mean())
+
     return PhotoCalibration(
         temperature=temperature,
         seed=seed,
@@ -181,8 +212,8 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
         bins=bins,
         bins_photos_raw=bins_photos_raw,
         bins_photos=bins_photos,
-        robustness={name: float((np.array(probs[name]).argmax(axis=1) == clean_targets).mean()) for name in CONDITIONS},
-        accuracy=float((clean.argmax(axis=1) == clean_targets).mean()),
+        robustness={name: accuracy(name) for name in CONDITIONS},
+        accuracy=accuracy("clean"),
         crops=classifier.crops,
     )
 
@@ -193,12 +224,15 @@ def calibrate_run(
     seed: int = 0,
     framing_images: int = FRAMING_IMAGES,
     neighbours: bool = NEIGHBOURS,
+    prior: bool = CLASS_PRIOR,
 ) -> dict:
     """Refit a run directory's framing detector (`trainer.framing`, on `framing_images` training images; 0: none),
-    rebuild its memory of training images (`trainer.neighbours`; False: none) and then fit its temperature on its
-    validation split and the split's photo copies, in place.
+    rebuild its memory of training images (`trainer.neighbours`; False: none), record its training split's class
+    shares for the runtime to divide out (`prior`; False: none) and then fit its temperature on its validation
+    split and the split's photo copies, in place.
 
-    Rewrites `model.json` (framing, neighbours, temperature, calibration, calibration metrics; nothing else), the
+    Rewrites `model.json` (framing, neighbours, class prior, temperature, calibration, calibration metrics; nothing
+    else), the
     graph's `features` output, `neighbours.npz` and `reliability.png`, and returns the new metadata. Training calls
     it after the export; `calligraphy calibrate` calls it to bring older runs up to date. The detector comes first
     because it chooses the views, and the memory next, because the temperature is fitted to its blend.
@@ -223,6 +257,10 @@ def calibrate_run(
             else:
                 remove_neighbours(model_dir)
             metadata = read_metadata(model_dir)
+            metadata.pop("class_prior", None)
+            if prior:
+                metadata["class_prior"] = training_shares(metadata)
+            write_metadata(model_dir, metadata)
             result = photo_calibration(model_dir, data_root, valid_files, seed)
         except BaseException:
             (model_dir / METADATA_FILE).write_bytes(original)  # a failed refit leaves the run as it was

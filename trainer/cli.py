@@ -135,6 +135,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="carry the training images' features as a memory whose nearest neighbours vote beside the head "
         "(default %(default)s)",
     )
+    p.add_argument(
+        "--class-prior",
+        action=argparse.BooleanOptionalAction,
+        default=d.class_prior,
+        help="divide the training split's class shares out of the probabilities, so no style is favoured for "
+        "having more training pages (default %(default)s)",
+    )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of the model's start")
@@ -232,6 +239,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="rebuild the memory of training images whose nearest neighbours vote beside the head "
         "(--no-neighbours removes it; default %(default)s)",
     )
+    c.add_argument(
+        "--class-prior",
+        action=argparse.BooleanOptionalAction,
+        default=d.class_prior,
+        help="divide the training split's class shares out of the probabilities, so no style is favoured for "
+        "having more training pages (--no-class-prior removes it; default %(default)s)",
+    )
     c.set_defaults(func=run_calibrate)
 
     s = sub.add_parser(
@@ -275,6 +289,7 @@ def run(args: argparse.Namespace) -> int:
         tta_crops=args.tta_crops,
         framing_images=args.framing_images,
         neighbours=args.neighbours,
+        class_prior=args.class_prior,
         device=args.device,
         seed=args.seed,
         train_seed=args.train_seed,
@@ -300,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from trainer.calibrate import calibrate_run, calibration_summary
 
-    metadata = calibrate_run(args.model, args.data, args.seed, args.framing_images, args.neighbours)
+    metadata = calibrate_run(args.model, args.data, args.seed, args.framing_images, args.neighbours, args.class_prior)
     print(f"calibrated {args.model}: {calibration_summary(metadata)}")
     return 0
 

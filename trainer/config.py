@@ -17,6 +17,9 @@ FRAMING_IMAGES = 300  # about 2 minutes of photo copies and features on a CPU
 # Whether a run carries a memory of its training images beside the head (trainer/neighbours.py): off, as it
 # failed both of session 16's rules (docs/experiments.md), by a page or a character on one model of each pair.
 NEIGHBOURS = False
+# Whether the runtime divides the training split's class shares out of the probabilities, so that a style with more
+# training pages (seal script: about half of them) is not favoured for that (trainer/calibrate.py, session 18).
+CLASS_PRIOR = False
 
 
 @dataclass
@@ -52,6 +55,7 @@ class TrainConfig:
     # few characters a tiled view instead of the crop; 0: no detector.
     framing_images: int = FRAMING_IMAGES
     neighbours: bool = NEIGHBOURS  # the training images' features as a memory beside the head
+    class_prior: bool = CLASS_PRIOR  # the training split's class shares divided out at inference
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set
     # Reseeds data order, augmentation and dropout once the model is built: runs that differ only here start from

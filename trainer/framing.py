@@ -119,7 +119,7 @@ def fit_framing(model_dir: Path, data_root: Path, n_images: int = FRAMING_IMAGES
     if not n_images or not metadata.get("tta", {}).get("crops", 0):
         return {}
     width = expose_features(model_dir / MODEL_FILE)
-    classifier = Classifier(model_dir, crops=0, temperature=1.0)
+    classifier = Classifier(model_dir, crops=0, raw=True)
     files = training_files(data_root, metadata["dataset"]["valid_files"], n_images, seed)
     if not files:
         raise UsageError(f"{data_root} has no images outside {model_dir}'s validation split to fit framing on")

@@ -50,7 +50,7 @@ def build_neighbours(model_dir: Path, data_root: Path, k: int = K, tau: float = 
     model_dir, data_root = Path(model_dir), Path(data_root)
     remove_neighbours(model_dir)  # the features are read with the memory-less runtime
     expose_features(model_dir / MODEL_FILE)
-    classifier = Classifier(model_dir, temperature=1.0)
+    classifier = Classifier(model_dir, raw=True)
     files = trained_files(model_dir, data_root)
     if not files:
         raise UsageError(f"{data_root} has none of the images {model_dir} trained on")

@@ -111,7 +111,11 @@ def run(config: TrainConfig) -> dict:
     }
     write_metadata(out, metadata)  # the runtime reads it to predict the photo copies
     metadata = calibrate.calibrate_run(
-        out, config.data, framing_images=config.framing_images, neighbours=config.neighbours
+        out,
+        config.data,
+        framing_images=config.framing_images,
+        neighbours=config.neighbours,
+        prior=config.class_prior,
     )
     metadata["timings"]["total_s"] = round(time.perf_counter() - started, 1)
     write_metadata(out, metadata)
