@@ -90,7 +90,7 @@ def _fits(shape: list, expected: tuple[int, ...]) -> bool:
     )
 
 
-def calibrate(probs: np.ndarray, temperature: float, prior: np.ndarray | None = None) -> np.ndarray:
+def calibrate(probs: np.ndarray, temperature: float, prior: Sequence[float] | None = None) -> np.ndarray:
     """softmax(log(p) / T - log(prior)) row-wise: the temperature fitted at training time, then Bayes' rule from
     the training split's class shares (`prior`) to equal odds for every class."""
     if temperature == 1.0 and prior is None:
@@ -127,8 +127,7 @@ class Classifier:
         if self.crops < 0:
             raise ValueError("crops must be >= 0")
         self.temperature = 1.0 if raw else float(self.metadata.get("temperature", 1.0))
-        prior = None if raw else class_prior(self.metadata)
-        self.prior: np.ndarray | None = None if prior is None else np.array(prior)
+        self.prior: list[float] | None = None if raw else class_prior(self.metadata)
         self.framing = Framing.from_metadata(self.metadata)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

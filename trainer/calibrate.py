@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 RELIABILITY_FILE = "reliability.png"
 
 
-def fit_temperature(probs: np.ndarray, targets: np.ndarray, prior: np.ndarray | None = None) -> float:
+def fit_temperature(probs: np.ndarray, targets: np.ndarray, prior: Sequence[float] | None = None) -> float:
     """The temperature in [0.05, 20] that minimises validation log loss (golden-section search on log T), with the
     class prior divided out as the runtime will."""
     lo, hi = np.log(0.05), np.log(20.0)
@@ -53,7 +54,7 @@ def fit_pooled_temperature(
     clean_targets: np.ndarray,
     copy_probs: np.ndarray,
     copy_targets: np.ndarray,
-    prior: np.ndarray | None = None,
+    prior: Sequence[float] | None = None,
 ) -> float:
     """One temperature for clean images and their copies, each side half the weight.
 
@@ -189,7 +190,6 @@ def photo_calibration(model_dir: Path, data_root: Path, valid_files: list[str], 
     copies = np.concatenate([np.array(probs[name]) for name in PHOTO_CONDITIONS])
     copy_targets = np.tile(clean_targets, len(PHOTO_CONDITIONS))
     prior = class_prior(classifier.metadata)
-    prior = None if prior is None else np.array(prior)
     temperature = fit_pooled_temperature(clean, clean_targets, copies, copy_targets, prior)
     ece_raw, bins_raw = reliability(clean, clean_targets)
     ece, bins = reliability(apply_temperature(clean, temperature, prior), clean_targets)
@@ -232,10 +232,9 @@ def calibrate_run(
     split and the split's photo copies, in place.
 
     Rewrites `model.json` (framing, neighbours, class prior, temperature, calibration, calibration metrics; nothing
-    else), the
-    graph's `features` output, `neighbours.npz` and `reliability.png`, and returns the new metadata. Training calls
-    it after the export; `calligraphy calibrate` calls it to bring older runs up to date. The detector comes first
-    because it chooses the views, and the memory next, because the temperature is fitted to its blend.
+    else), the graph's `features` output, `neighbours.npz` and `reliability.png`, and returns the new metadata.
+    Training calls it after the export; `calligraphy calibrate` calls it to bring older runs up to date. The detector
+    comes first because it chooses the views, and the memory next, because the temperature is fitted to its blend.
     """
     model_dir, data_root = Path(model_dir), Path(data_root)
     if not model_dir.is_dir():
