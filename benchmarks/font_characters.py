@@ -22,36 +22,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fontTools.ttLib import TTFont
-from PIL import Image, ImageDraw, ImageFont, ImageOps
-
 from model_store.runtime import Classifier
 from sandbox.make_samples import UKAI
 from trainer.photo_copies import jpeg
+from trainer.typeface import HELD_OUT, missing_characters, render
 
 STYLE = "kaishu"
-# 144 common characters (36 blocks of four), from simple to dense.
-TEXT = (
-    "一人大天中上下山水火木日月不子之也而其于以为有无生年出我心手文书学道言风雨春秋花草石田王国家行自得来"
-    "去见长高明光东西南北开门问间时事物重新老远近多少前后左右白黑青红金玉马鸟鱼龙云雪海河江湖林森竹兰"
-    "梅松思想意情爱忠孝仁义礼智信德善美真和平安静清正直画诗词歌读写观听说语声音乐舞飞走游登临望归"
-)
 LAYOUTS = {"one character": 1, "2x2 block": 2}
-SIZE = 320
-
-
-def render(font_path: Path, chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Image.Image:
-    """`chars` (per_side² of them) in a square on paper of a random tint, or as a light-on-dark rubbing."""
-    base = rng.randint(215, 250)
-    img = Image.new("RGB", (SIZE, SIZE), (base, base - rng.randint(0, 12), base - rng.randint(0, 30)))
-    draw = ImageDraw.Draw(img)
-    cell = SIZE / per_side
-    font = ImageFont.truetype(str(font_path), round(cell * rng.uniform(0.6, 0.8)))
-    for i, char in enumerate(chars):
-        x = (i // per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
-        y = (i % per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
-        draw.text((SIZE - x, y), char, font=font, fill=(rng.randint(10, 40),) * 3, anchor="mm")
-    return ImageOps.invert(img) if rubbing else img
 
 
 def main() -> None:
@@ -65,16 +42,16 @@ def main() -> None:
     for font in fonts:
         if not font.is_file():
             parser.error(f"{font} is missing (AR PL UKai: install Debian's fonts-arphic-ukai)")
-        missing = [char for char in TEXT if ord(char) not in TTFont(font, fontNumber=0).getBestCmap()]
+        missing = missing_characters(font, HELD_OUT)
         if missing:
-            parser.error(f"{font} lacks {len(missing)} of the characters, e.g. {''.join(missing[:8])}")
+            parser.error(f"{font} lacks {len(missing)} of the characters, e.g. {missing[:8]}")
 
     started = time.perf_counter()
     images: dict[str, list[bytes]] = {}
     for font in fonts:
         rng = random.Random(args.seed)
         for layout, per_side in LAYOUTS.items():
-            chunks = [TEXT[i : i + per_side**2] for i in range(0, len(TEXT) - per_side**2 + 1, per_side**2)]
+            chunks = [HELD_OUT[i : i + per_side**2] for i in range(0, len(HELD_OUT) - per_side**2 + 1, per_side**2)]
             for rubbing in (False, True):
                 name = f"{font.stem}, {layout}, {'rubbing' if rubbing else 'ink on paper'}"
                 images[name] = [jpeg(render(font, chunk, per_side, rubbing, rng)) for chunk in chunks]

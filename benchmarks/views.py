@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from font_characters import TEXT, render
 
 from model_store.framing import tiled
 from model_store.images import decode_image
@@ -31,6 +30,7 @@ from model_store.preprocess import to_tensor
 from model_store.runtime import Classifier
 from sandbox.make_samples import UKAI
 from trainer.photo_copies import ORIGINAL, jpeg, photo_copies
+from trainer.typeface import HELD_OUT, render
 
 TILES = (2, 3)
 SECOND_VIEWS = ("crop", *(f"{n}x{n} tiles" for n in TILES))
@@ -81,7 +81,7 @@ def pictures(data: Path, files: list[str], seed: int, fonts: list[Path]) -> Iter
         rng = random.Random(seed)
         for rubbing in (False, True):
             name = f"{font.stem}, one character, {'rubbing' if rubbing else 'ink'}"
-            yield from ((name, "kaishu", jpeg(render(font, char, 1, rubbing, rng))) for char in TEXT)
+            yield from ((name, "kaishu", jpeg(render(font, char, 1, rubbing, rng))) for char in HELD_OUT)
 
 
 def scored_sets(

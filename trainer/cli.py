@@ -8,7 +8,7 @@ from pathlib import Path
 
 from calligraphy.errors import UsageError
 from model_store.cli import whole_number
-from trainer.config import RESIZE_METHODS, TrainConfig
+from trainer.config import RESIZE_METHODS, TRAINING_FONTS, TrainConfig
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -141,6 +141,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.class_prior,
         help="divide the training split's class shares out of the probabilities, so no style is favoured for "
         "having more training pages (default %(default)s)",
+    )
+    p.add_argument(
+        "--typeface-images",
+        type=int,
+        default=d.typeface_images,
+        metavar="N",
+        help="add N regular-script characters rendered from Ming typefaces to training (default %(default)s)",
+    )
+    p.add_argument(
+        "--typeface-font",
+        type=Path,
+        action="append",
+        help="font for --typeface-images; repeatable (default: Noto Serif CJK and AR PL UMing)",
     )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
@@ -290,6 +303,8 @@ def run(args: argparse.Namespace) -> int:
         framing_images=args.framing_images,
         neighbours=args.neighbours,
         class_prior=args.class_prior,
+        typeface_images=args.typeface_images,
+        typeface_fonts=tuple(args.typeface_font or TRAINING_FONTS),
         device=args.device,
         seed=args.seed,
         train_seed=args.train_seed,

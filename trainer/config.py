@@ -20,6 +20,15 @@ NEIGHBOURS = False
 # Whether the runtime divides the training split's class shares out of the probabilities, so that a style with more
 # training pages (seal script: about half of them) is not favoured for that (trainer/calibrate.py, session 18).
 CLASS_PRIOR = False
+# Regular-script characters rendered from Ming typefaces (trainer/typeface.py) added to the training pages: none
+# by default until a rule passes (docs/experiments.md, session 19).
+TYPEFACE_IMAGES = 0
+# Debian's fonts-noto-cjk (Source Han Serif) and fonts-arphic-uming: Ming typefaces, not the Kai ones the fonts
+# check renders (benchmarks/font_characters.py).
+TRAINING_FONTS = (
+    Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/arphic/uming.ttc"),
+)
 
 
 @dataclass
@@ -56,6 +65,8 @@ class TrainConfig:
     framing_images: int = FRAMING_IMAGES
     neighbours: bool = NEIGHBOURS  # the training images' features as a memory beside the head
     class_prior: bool = CLASS_PRIOR  # the training split's class shares divided out at inference
+    typeface_images: int = TYPEFACE_IMAGES  # rendered regular-script characters added to training
+    typeface_fonts: tuple[Path, ...] = TRAINING_FONTS
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set
     # Reseeds data order, augmentation and dropout once the model is built: runs that differ only here start from
@@ -81,4 +92,5 @@ class TrainConfig:
         values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
         values["sizes"] = list(self.sizes)
         values["finetune_p_char"] = list(self.finetune_p_char)
+        values["typeface_fonts"] = [str(font) for font in self.typeface_fonts]
         return values

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import torch
 
@@ -23,6 +25,7 @@ from trainer.data import (
 )
 from trainer.soup import train_recipe
 from trainer.train import validation_accuracy, validation_predictions
+from trainer.typeface import with_typeface_characters
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,12 @@ def run(config: TrainConfig) -> dict:
         len(valid_idx),
     )
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
-    result = train_recipe(train_set, train_valid_idx, config)
+    with tempfile.TemporaryDirectory(prefix="typefaces-") as rendered:
+        if config.typeface_images:
+            train_set = with_typeface_characters(
+                train_set, config.typeface_images, config.typeface_fonts, Path(rendered), config.train_seed or 0
+            )
+        result = train_recipe(train_set, train_valid_idx, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)

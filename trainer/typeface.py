@@ -1,0 +1,94 @@
+"""Regular script from typefaces: characters rendered from a font, as training images or as a check.
+
+Every regular-script page of the seed data is a brush work scanned whole; users also photograph printed
+characters, one or a few. A typeface is regular script drawn by a type designer, so rendered characters are
+regular script from a source the pages never show. Training renders Ming (Song) typefaces by default, and the
+fonts check (`benchmarks/font_characters.py`) renders Kai typefaces, with characters training never draws
+(`HELD_OUT`), so that check stays a measure of typefaces the model has not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import replace
+from pathlib import Path
+
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from trainer.data import Dataset
+from trainer.photo_copies import jpeg
+
+log = logging.getLogger(__name__)
+
+LABEL = "kaishu"
+# 144 common characters (36 blocks of four), from simple to dense: the fonts check's, never rendered for training.
+HELD_OUT = (
+    "一人大天中上下山水火木日月不子之也而其于以为有无生年出我心手文书学道言风雨春秋花草石田王国家行自得来"
+    "去见长高明光东西南北开门问间时事物重新老远近多少前后左右白黑青红金玉马鸟鱼龙云雪海河江湖林森竹兰"
+    "梅松思想意情爱忠孝仁义礼智信德善美真和平安静清正直画诗词歌读写观听说语声音乐舞飞走游登临望归"
+)
+SIZE = 320
+
+
+def common_characters() -> str:
+    """GB 2312's first level (3,755 characters in everyday use), less `HELD_OUT`."""
+    held = set(HELD_OUT)
+    chars = []
+    for row in range(0xB0, 0xD8):
+        for cell in range(0xA1, 0xFF):
+            try:
+                char = bytes((row, cell)).decode("gb2312")
+            except UnicodeDecodeError:  # the last row ends early
+                continue
+            if char not in held:
+                chars.append(char)
+    return "".join(chars)
+
+
+def render(font_path: Path, chars: str, per_side: int, rubbing: bool, rng: random.Random) -> Image.Image:
+    """`chars` (per_side² of them) in a square on paper of a random tint, or as a light-on-dark rubbing."""
+    base = rng.randint(215, 250)
+    img = Image.new("RGB", (SIZE, SIZE), (base, base - rng.randint(0, 12), base - rng.randint(0, 30)))
+    draw = ImageDraw.Draw(img)
+    cell = SIZE / per_side
+    font = ImageFont.truetype(str(font_path), round(cell * rng.uniform(0.6, 0.8)))
+    for i, char in enumerate(chars):
+        x = (i // per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
+        y = (i % per_side + 0.5) * cell + rng.uniform(-0.05, 0.05) * cell
+        draw.text((SIZE - x, y), char, font=font, fill=(rng.randint(10, 40),) * 3, anchor="mm")
+    return ImageOps.invert(img) if rubbing else img
+
+
+def missing_characters(font_path: Path, chars: str) -> str:
+    """The characters of `chars` the font has no glyph for (it would draw them as empty boxes)."""
+    cmap = TTFont(font_path, fontNumber=0).getBestCmap()
+    return "".join(char for char in chars if ord(char) not in cmap)
+
+
+def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], directory: Path, seed: int) -> Dataset:
+    """`dataset` with `n` rendered regular-script images appended as training items (validation is unchanged).
+
+    Two in three are one character, the rest a 2 × 2 block; half are rubbings. The images are JPEG files under
+    `directory/kaishu/`, so they load and augment as the pages do.
+    """
+    if LABEL not in dataset.classes:
+        raise ValueError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
+    chars = common_characters()
+    for font in fonts:
+        if not font.is_file():
+            raise FileNotFoundError(f"{font} is missing (Debian: fonts-noto-cjk, fonts-arphic-uming)")
+        chars = "".join(sorted(set(chars) - set(missing_characters(font, chars)), key=chars.index))
+    rng = random.Random(seed)
+    folder = directory / LABEL
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(n):
+        per_side = 1 if rng.random() < 2 / 3 else 2
+        image = render(rng.choice(fonts), "".join(rng.sample(chars, per_side**2)), per_side, rng.random() < 0.5, rng)
+        path = folder / f"typeface_{i:05d}.jpg"
+        path.write_bytes(jpeg(image))
+        items.append(path)
+    log.info("%d typeface characters from %s added to training as %s", n, ", ".join(f.name for f in fonts), LABEL)
+    return replace(dataset, items=dataset.items + items, labels=dataset.labels + [LABEL] * n)
