@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_refused_in_one_line
+from datasets import make_dataset, tiny_config
 from PIL import Image
 
+from calligraphy.errors import UsageError
 from trainer.data import Dataset
 from trainer.typeface import HELD_OUT, common_characters, missing_characters, with_typeface_characters
 
@@ -70,8 +75,39 @@ def test_rendering_is_reproducible_by_seed(pages, tmp_path):
 
 
 def test_a_missing_font_or_class_is_a_clear_error(pages, tmp_path):
-    with pytest.raises(FileNotFoundError, match="fonts-noto-cjk"):
+    with pytest.raises(UsageError, match=r"none\.ttc is missing .*fonts-noto-cjk"):
         with_typeface_characters(pages, 2, (tmp_path / "none.ttc",), tmp_path / "r", seed=0)
+    latin = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if latin.is_file():
+        with pytest.raises(UsageError, match="draws only 0 of"):
+            with_typeface_characters(pages, 2, (latin,), tmp_path / "r", seed=0)
     no_kaishu = Dataset(root=pages.root, classes=["lishu"], items=pages.items[1:], labels=["lishu"])
-    with pytest.raises(ValueError, match="kaishu"):
+    with pytest.raises(UsageError, match="kaishu, a class this data lacks"):
         with_typeface_characters(no_kaishu, 2, (_cjk_font(),), tmp_path / "r", seed=0)
+
+
+def test_cli_refuses_typeface_characters_without_their_font_in_one_line(tmp_path, capsys):
+    from calligraphy.cli import main
+
+    root = make_dataset(tmp_path / "data", per_class=4, classes=("kaishu", "lishu"))
+    out = tmp_path / "out"
+    args = ["--typeface-images", "4", "--typeface-font", str(tmp_path / "none.ttc")]
+    status = main(["train", "--data", str(root), "--out", str(out), *args])
+    assert_refused_in_one_line(status, capsys, "none.ttc is missing", out)
+
+
+def test_a_run_trains_with_rendered_characters_and_leaves_none_behind(tmp_path, caplog, monkeypatch):
+    from trainer.pipeline import run
+
+    font = _cjk_font()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    root = make_dataset(tmp_path / "data", per_class=6, classes=("kaishu", "lishu"))
+    config = tiny_config(root, tmp_path / "out", typeface_images=8, typeface_fonts=(font,), framing_images=0)
+    with caplog.at_level(logging.INFO, logger="trainer.typeface"):
+        metadata = run(config)
+    assert "8 typeface characters" in caplog.text
+    assert metadata["training"]["typeface_images"] == 8 and metadata["training"]["typeface_fonts"] == [str(font)]
+    assert metadata["dataset"]["n_images"] == 12  # the data's own images: rendered ones are not part of it
+    assert not list(scratch.glob("typefaces-*"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from calligraphy.errors import UsageError
 from trainer.data import Dataset
 from trainer.photo_copies import jpeg
 
@@ -74,12 +75,15 @@ def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], 
     `directory/kaishu/`, so they load and augment as the pages do.
     """
     if LABEL not in dataset.classes:
-        raise ValueError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
+        raise UsageError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
     chars = common_characters()
     for font in fonts:
         if not font.is_file():
-            raise FileNotFoundError(f"{font} is missing (Debian: fonts-noto-cjk, fonts-arphic-uming)")
-        chars = "".join(sorted(set(chars) - set(missing_characters(font, chars)), key=chars.index))
+            raise UsageError(f"{font} is missing (Debian packages the defaults: fonts-noto-cjk, fonts-arphic-uming)")
+        lacking = set(missing_characters(font, chars))
+        if len(lacking) > len(chars) / 2:
+            raise UsageError(f"{font} draws only {len(chars) - len(lacking)} of {len(chars)} common Chinese characters")
+        chars = "".join(char for char in chars if char not in lacking)
     rng = random.Random(seed)
     folder = directory / LABEL
     folder.mkdir(parents=True, exist_ok=True)
