@@ -25,7 +25,7 @@ from trainer.data import (
 )
 from trainer.soup import train_recipe
 from trainer.train import validation_accuracy, validation_predictions
-from trainer.typeface import with_typeface_characters
+from trainer.typeface import usable_characters, with_typeface_characters
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ def run(config: TrainConfig) -> dict:
     """Train, evaluate, calibrate and export; return the metadata written to `model.json`."""
     started = time.perf_counter()
     exclusions = read_exclusions(config.exclude) if config.exclude is not None else {}
+    if config.typeface_images:
+        usable_characters(config.typeface_fonts)  # a missing font is refused before the data is read
     dataset = scan_dataset(config.data)
     groups = group_ids(dataset)
     valid_idx = grouped_split(dataset, groups, config.valid_pct, config.seed)

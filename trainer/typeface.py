@@ -68,14 +68,8 @@ def missing_characters(font_path: Path, chars: str) -> str:
     return "".join(char for char in chars if ord(char) not in cmap)
 
 
-def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], directory: Path, seed: int) -> Dataset:
-    """`dataset` with `n` rendered regular-script images appended as training items (validation is unchanged).
-
-    Two in three are one character, the rest a 2 × 2 block; half are rubbings. The images are JPEG files under
-    `directory/kaishu/`, so they load and augment as the pages do.
-    """
-    if LABEL not in dataset.classes:
-        raise UsageError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
+def usable_characters(fonts: tuple[Path, ...]) -> str:
+    """The common characters every font draws; a missing font, or one without Chinese, is the user's to fix."""
     chars = common_characters()
     for font in fonts:
         if not font.is_file():
@@ -84,6 +78,18 @@ def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], 
         if len(lacking) > len(chars) / 2:
             raise UsageError(f"{font} draws only {len(chars) - len(lacking)} of {len(chars)} common Chinese characters")
         chars = "".join(char for char in chars if char not in lacking)
+    return chars
+
+
+def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], directory: Path, seed: int) -> Dataset:
+    """`dataset` with `n` rendered regular-script images appended as training items (validation is unchanged).
+
+    Two in three are one character, the rest a 2 × 2 block; half are rubbings. The images are JPEG files under
+    `directory/kaishu/`, so they load and augment as the pages do.
+    """
+    if LABEL not in dataset.classes:
+        raise UsageError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
+    chars = usable_characters(fonts)
     rng = random.Random(seed)
     folder = directory / LABEL
     folder.mkdir(parents=True, exist_ok=True)
