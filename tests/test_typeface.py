@@ -16,7 +16,7 @@ from PIL import Image
 
 from calligraphy.errors import UsageError
 from trainer.data import Dataset
-from trainer.typeface import HELD_OUT, common_characters, missing_characters, with_typeface_characters
+from trainer.typeface import HELD_OUT, common_characters, load_typefaces, missing_characters, with_typeface_characters
 
 
 def _cjk_font() -> Path:
@@ -52,7 +52,7 @@ def test_training_characters_are_common_and_leave_the_checked_ones_out():
 
 def test_rendered_characters_join_training_as_regular_script(pages, tmp_path):
     font = _cjk_font()
-    out = with_typeface_characters(pages, 12, (font,), tmp_path / "rendered", seed=3)
+    out = with_typeface_characters(pages, 12, load_typefaces((font,)), tmp_path / "rendered", seed=3)
 
     assert out.items[:2] == pages.items and len(out.items) == 14  # the pages, and so the split's indices, stay
     assert out.labels[2:] == ["kaishu"] * 12 and out.per_class == {"kaishu": 13, "lishu": 1}
@@ -66,24 +66,24 @@ def test_rendered_characters_join_training_as_regular_script(pages, tmp_path):
 
 
 def test_rendering_is_reproducible_by_seed(pages, tmp_path):
-    font = _cjk_font()
-    first = with_typeface_characters(pages, 4, (font,), tmp_path / "a", seed=5)
-    again = with_typeface_characters(pages, 4, (font,), tmp_path / "b", seed=5)
-    other = with_typeface_characters(pages, 4, (font,), tmp_path / "c", seed=6)
+    typefaces = load_typefaces((_cjk_font(),))
+    first = with_typeface_characters(pages, 4, typefaces, tmp_path / "a", seed=5)
+    again = with_typeface_characters(pages, 4, typefaces, tmp_path / "b", seed=5)
+    other = with_typeface_characters(pages, 4, typefaces, tmp_path / "c", seed=6)
     read = [[path.read_bytes() for path in d.items[2:]] for d in (first, again, other)]
     assert read[0] == read[1] and read[0] != read[2]
 
 
 def test_a_missing_font_or_class_is_a_clear_error(pages, tmp_path):
     with pytest.raises(UsageError, match=r"none\.ttc is missing .*fonts-noto-cjk"):
-        with_typeface_characters(pages, 2, (tmp_path / "none.ttc",), tmp_path / "r", seed=0)
+        load_typefaces((tmp_path / "none.ttc",))
     latin = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     if latin.is_file():
         with pytest.raises(UsageError, match="draws only 0 of"):
-            with_typeface_characters(pages, 2, (latin,), tmp_path / "r", seed=0)
+            load_typefaces((latin,))
     no_kaishu = Dataset(root=pages.root, classes=["lishu"], items=pages.items[1:], labels=["lishu"])
     with pytest.raises(UsageError, match="kaishu, a class this data lacks"):
-        with_typeface_characters(no_kaishu, 2, (_cjk_font(),), tmp_path / "r", seed=0)
+        with_typeface_characters(no_kaishu, 2, load_typefaces((_cjk_font(),)), tmp_path / "r", seed=0)
 
 
 def test_cli_refuses_typeface_characters_without_their_font_in_one_line(tmp_path, capsys):

@@ -144,7 +144,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--typeface-images",
-        type=int,
+        type=whole_number(0),
         default=d.typeface_images,
         metavar="N",
         help="add N regular-script characters rendered from Ming typefaces to training (default %(default)s)",

@@ -25,7 +25,7 @@ from trainer.data import (
 )
 from trainer.soup import train_recipe
 from trainer.train import validation_accuracy, validation_predictions
-from trainer.typeface import usable_characters, with_typeface_characters
+from trainer.typeface import load_typefaces, with_typeface_characters
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def run(config: TrainConfig) -> dict:
     """Train, evaluate, calibrate and export; return the metadata written to `model.json`."""
     started = time.perf_counter()
     exclusions = read_exclusions(config.exclude) if config.exclude is not None else {}
-    if config.typeface_images:
-        usable_characters(config.typeface_fonts)  # a missing font is refused before the data is read
+    # A missing font is refused before the data is read.
+    typefaces = load_typefaces(config.typeface_fonts) if config.typeface_images else None
     dataset = scan_dataset(config.data)
     groups = group_ids(dataset)
     valid_idx = grouped_split(dataset, groups, config.valid_pct, config.seed)
@@ -55,10 +55,9 @@ def run(config: TrainConfig) -> dict:
     )
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
     with tempfile.TemporaryDirectory(prefix="typefaces-") as rendered:
-        if config.typeface_images:
-            train_set = with_typeface_characters(
-                train_set, config.typeface_images, config.typeface_fonts, Path(rendered), config.train_seed or 0
-            )
+        if typefaces is not None:
+            seed = config.seed if config.train_seed is None else config.train_seed
+            train_set = with_typeface_characters(train_set, config.typeface_images, typefaces, Path(rendered), seed)
         result = train_recipe(train_set, train_valid_idx, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
@@ -68,8 +68,16 @@ def missing_characters(font_path: Path, chars: str) -> str:
     return "".join(char for char in chars if ord(char) not in cmap)
 
 
-def usable_characters(fonts: tuple[Path, ...]) -> str:
-    """The common characters every font draws; a missing font, or one without Chinese, is the user's to fix."""
+@dataclass(frozen=True)
+class Typefaces:
+    """Fonts to render training characters from, with the common characters every one of them draws."""
+
+    fonts: tuple[Path, ...]
+    chars: str
+
+
+def load_typefaces(fonts: tuple[Path, ...]) -> Typefaces:
+    """Read which characters the fonts draw; a missing font, or one without Chinese, is the user's to fix."""
     chars = common_characters()
     for font in fonts:
         if not font.is_file():
@@ -78,10 +86,10 @@ def usable_characters(fonts: tuple[Path, ...]) -> str:
         if len(lacking) > len(chars) / 2:
             raise UsageError(f"{font} draws only {len(chars) - len(lacking)} of {len(chars)} common Chinese characters")
         chars = "".join(char for char in chars if char not in lacking)
-    return chars
+    return Typefaces(fonts, chars)
 
 
-def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], directory: Path, seed: int) -> Dataset:
+def with_typeface_characters(dataset: Dataset, n: int, typefaces: Typefaces, directory: Path, seed: int) -> Dataset:
     """`dataset` with `n` rendered regular-script images appended as training items (validation is unchanged).
 
     Two in three are one character, the rest a 2 × 2 block; half are rubbings. The images are JPEG files under
@@ -89,16 +97,17 @@ def with_typeface_characters(dataset: Dataset, n: int, fonts: tuple[Path, ...], 
     """
     if LABEL not in dataset.classes:
         raise UsageError(f"typeface characters are {LABEL}, a class this data lacks ({', '.join(dataset.classes)})")
-    chars = usable_characters(fonts)
     rng = random.Random(seed)
     folder = directory / LABEL
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(n):
         per_side = 1 if rng.random() < 2 / 3 else 2
-        image = render(rng.choice(fonts), "".join(rng.sample(chars, per_side**2)), per_side, rng.random() < 0.5, rng)
+        chars = "".join(rng.sample(typefaces.chars, per_side**2))
+        image = render(rng.choice(typefaces.fonts), chars, per_side, rng.random() < 0.5, rng)
         path = folder / f"typeface_{i:05d}.jpg"
         path.write_bytes(jpeg(image))
         items.append(path)
-    log.info("%d typeface characters from %s added to training as %s", n, ", ".join(f.name for f in fonts), LABEL)
+    fonts = ", ".join(font.name for font in typefaces.fonts)
+    log.info("%d typeface characters from %s added to training as %s", n, fonts, LABEL)
     return replace(dataset, items=dataset.items + items, labels=dataset.labels + [LABEL] * n)
