@@ -16,7 +16,14 @@ from PIL import Image
 
 from calligraphy.errors import UsageError
 from trainer.data import Dataset
-from trainer.typeface import HELD_OUT, common_characters, load_typefaces, missing_characters, with_typeface_characters
+from trainer.typeface import (
+    HELD_OUT,
+    common_characters,
+    load_typefaces,
+    missing_characters,
+    with_typeface_captions,
+    with_typeface_characters,
+)
 
 
 def _cjk_font() -> Path:
@@ -74,6 +81,23 @@ def test_rendering_is_reproducible_by_seed(pages, tmp_path):
     assert read[0] == read[1] and read[0] != read[2]
 
 
+def test_captions_go_on_training_pages_of_other_styles_along_an_edge(pages, tmp_path):
+    typefaces = load_typefaces((_cjk_font(),))
+    out = with_typeface_captions(pages, [], 6, typefaces, tmp_path / "captioned", seed=2)
+
+    assert out.items[:2] == pages.items and out.labels[2:] == ["lishu"] * 6  # kaishu pages are never captioned
+    assert all(path.parent == tmp_path / "captioned" / "lishu" for path in out.items[2:])
+    for path in out.items[2:]:
+        grey = np.asarray(Image.open(path).convert("L"), dtype=float)
+        assert grey.shape == (64, 64)  # the page's own size
+        assert grey.min() < 100  # printed characters on the white page
+        assert grey[16:48, 16:48].min() > 230  # along an edge, off the page's middle
+    again = with_typeface_captions(pages, [], 6, typefaces, tmp_path / "again", seed=2)
+    assert [p.read_bytes() for p in again.items[2:]] == [p.read_bytes() for p in out.items[2:]]
+    with pytest.raises(UsageError, match="other styles than kaishu; this data has none"):
+        with_typeface_captions(pages, [1], 2, typefaces, tmp_path / "r", seed=0)  # the lishu page is validation
+
+
 def test_a_missing_font_or_class_is_a_clear_error(pages, tmp_path):
     with pytest.raises(UsageError, match=r"none\.ttc is missing .*fonts-noto-cjk"):
         load_typefaces((tmp_path / "none.ttc",))
@@ -86,12 +110,13 @@ def test_a_missing_font_or_class_is_a_clear_error(pages, tmp_path):
         with_typeface_characters(no_kaishu, 2, load_typefaces((_cjk_font(),)), tmp_path / "r", seed=0)
 
 
-def test_cli_refuses_typeface_characters_without_their_font_in_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--typeface-images", "--typeface-captions"])
+def test_cli_refuses_typefaces_without_their_font_in_one_line(option, tmp_path, capsys):
     from calligraphy.cli import main
 
     root = make_dataset(tmp_path / "data", per_class=4, classes=("kaishu", "lishu"))
     out = tmp_path / "out"
-    args = ["--typeface-images", "4", "--typeface-font", str(tmp_path / "none.ttc")]
+    args = [option, "4", "--typeface-font", str(tmp_path / "none.ttc")]
     status = main(["train", "--data", str(root), "--out", str(out), *args])
     assert_refused_in_one_line(status, capsys, "none.ttc is missing", out)
 
@@ -104,10 +129,21 @@ def test_a_run_trains_with_rendered_characters_and_leaves_none_behind(tmp_path, 
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     root = make_dataset(tmp_path / "data", per_class=6, classes=("kaishu", "lishu"))
-    config = tiny_config(root, tmp_path / "out", typeface_images=8, typeface_fonts=(font,), framing_images=0)
+    config = tiny_config(
+        root,
+        tmp_path / "out",
+        typeface_images=8,
+        typeface_captions=4,
+        typeface_fonts=(font,),
+        framing_images=0,
+        random_baseline=True,
+    )
     with caplog.at_level(logging.INFO, logger="trainer.typeface"):
         metadata = run(config)
-    assert "8 typeface characters" in caplog.text
+    assert caplog.text.count("8 typeface characters") == 2  # the random-split baseline trains the same recipe
+    assert caplog.text.count("4 training pages of other styles than kaishu captioned") == 2
+    assert metadata["training"]["typeface_captions"] == 4
+    assert 0.0 <= metadata["metrics"]["random_split_accuracy"] <= 1.0
     assert metadata["training"]["typeface_images"] == 8 and metadata["training"]["typeface_fonts"] == [str(font)]
     assert metadata["dataset"]["n_images"] == 12  # the data's own images: rendered ones are not part of it
     assert not list(scratch.glob("typefaces-*"))

@@ -150,10 +150,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="add N regular-script characters rendered from Ming typefaces to training (default %(default)s)",
     )
     p.add_argument(
+        "--typeface-captions",
+        type=whole_number(0),
+        default=d.typeface_captions,
+        metavar="N",
+        help="add N copies of clerical and seal training pages, each with a caption printed in those typefaces "
+        "(default %(default)s)",
+    )
+    p.add_argument(
         "--typeface-font",
         type=Path,
         action="append",
-        help="font for --typeface-images; repeatable (default: Noto Serif CJK and AR PL UMing)",
+        help="font for --typeface-images and --typeface-captions; repeatable (default: Noto Serif CJK and AR PL UMing)",
     )
     p.add_argument("--resize-method", choices=RESIZE_METHODS, default=d.resize_method)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
@@ -304,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         neighbours=args.neighbours,
         class_prior=args.class_prior,
         typeface_images=args.typeface_images,
+        typeface_captions=args.typeface_captions,
         typeface_fonts=tuple(args.typeface_font or TRAINING_FONTS),
         device=args.device,
         seed=args.seed,

@@ -23,6 +23,9 @@ CLASS_PRIOR = False
 # Regular-script characters rendered from Ming typefaces (trainer/typeface.py) added to the training pages: none
 # by default until a rule passes (docs/experiments.md, session 19).
 TYPEFACE_IMAGES = 0
+# Clerical and seal pages given a caption in those typefaces, so printed characters stop meaning regular script
+# (trainer/typeface.py, session 20): none by default until a rule passes.
+TYPEFACE_CAPTIONS = 0
 # Debian's fonts-noto-cjk (Source Han Serif) and fonts-arphic-uming: Ming typefaces, not the Kai ones the fonts
 # check renders (benchmarks/font_characters.py).
 TRAINING_FONTS = (
@@ -66,6 +69,7 @@ class TrainConfig:
     neighbours: bool = NEIGHBOURS  # the training images' features as a memory beside the head
     class_prior: bool = CLASS_PRIOR  # the training split's class shares divided out at inference
     typeface_images: int = TYPEFACE_IMAGES  # rendered regular-script characters added to training
+    typeface_captions: int = TYPEFACE_CAPTIONS  # captioned copies of clerical and seal pages added to training
     typeface_fonts: tuple[Path, ...] = TRAINING_FONTS
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set

@@ -24,16 +24,30 @@ from trainer.data import (
     scan_dataset,
 )
 from trainer.soup import train_recipe
-from trainer.train import validation_accuracy, validation_predictions
-from trainer.typeface import load_typefaces, with_typeface_characters
+from trainer.train import TrainResult, validation_accuracy, validation_predictions
+from trainer.typeface import Typefaces, load_typefaces, with_typeface_captions, with_typeface_characters
 
 log = logging.getLogger(__name__)
 
 
-def _random_split_accuracy(dataset: Dataset, exclusions: dict[str, str], config: TrainConfig) -> float:
+def _train(train_set: Dataset, valid_idx: list[int], typefaces: Typefaces | None, config: TrainConfig) -> TrainResult:
+    """The recipe, with its typeface characters rendered into a folder that lives only as long as training."""
+    with tempfile.TemporaryDirectory(prefix="typefaces-") as rendered:
+        seed = config.seed if config.train_seed is None else config.train_seed
+        if typefaces is not None and config.typeface_images:
+            train_set = with_typeface_characters(train_set, config.typeface_images, typefaces, Path(rendered), seed)
+        if typefaces is not None and config.typeface_captions:
+            n = config.typeface_captions
+            train_set = with_typeface_captions(train_set, valid_idx, n, typefaces, Path(rendered), seed)
+        return train_recipe(train_set, valid_idx, config)
+
+
+def _random_split_accuracy(
+    dataset: Dataset, exclusions: dict[str, str], typefaces: Typefaces | None, config: TrainConfig
+) -> float:
     """The same recipe on a plain random split: the leaky number the seed reported, for contrast."""
     valid_idx = random_split(len(dataset.items), config.valid_pct, config.seed)
-    return validation_accuracy(train_recipe(*exclude_from_training(dataset, valid_idx, exclusions), config).learn)
+    return validation_accuracy(_train(*exclude_from_training(dataset, valid_idx, exclusions), typefaces, config).learn)
 
 
 def run(config: TrainConfig) -> dict:
@@ -41,7 +55,7 @@ def run(config: TrainConfig) -> dict:
     started = time.perf_counter()
     exclusions = read_exclusions(config.exclude) if config.exclude is not None else {}
     # A missing font is refused before the data is read.
-    typefaces = load_typefaces(config.typeface_fonts) if config.typeface_images else None
+    typefaces = load_typefaces(config.typeface_fonts) if config.typeface_images or config.typeface_captions else None
     dataset = scan_dataset(config.data)
     groups = group_ids(dataset)
     valid_idx = grouped_split(dataset, groups, config.valid_pct, config.seed)
@@ -54,11 +68,7 @@ def run(config: TrainConfig) -> dict:
         len(valid_idx),
     )
     train_set, train_valid_idx = exclude_from_training(dataset, valid_idx, exclusions)
-    with tempfile.TemporaryDirectory(prefix="typefaces-") as rendered:
-        if typefaces is not None:
-            seed = config.seed if config.train_seed is None else config.train_seed
-            train_set = with_typeface_characters(train_set, config.typeface_images, typefaces, Path(rendered), seed)
-        result = train_recipe(train_set, train_valid_idx, config)
+    result = _train(train_set, train_valid_idx, typefaces, config)
     learn = result.learn
     probs, targets = validation_predictions(learn)
     classes = list(learn.dls.vocab)
@@ -129,7 +139,7 @@ def run(config: TrainConfig) -> dict:
     metadata["timings"]["total_s"] = round(time.perf_counter() - started, 1)
     write_metadata(out, metadata)
     if config.random_baseline:
-        metadata["metrics"]["random_split_accuracy"] = _random_split_accuracy(dataset, exclusions, config)
+        metadata["metrics"]["random_split_accuracy"] = _random_split_accuracy(dataset, exclusions, typefaces, config)
         write_metadata(out, metadata)
     return metadata
 

@@ -5,6 +5,11 @@ characters, one or a few. A typeface is regular script drawn by a type designer,
 regular script from a source the pages never show. Training renders Ming (Song) typefaces by default, and the
 fonts check (`benchmarks/font_characters.py`) renders Kai typefaces, with characters training never draws
 (`HELD_OUT`), so that check stays a measure of typefaces the model has not seen.
+
+Real clerical and seal works carry printed or regular script too: a book's title, glosses, a signature, a
+watermark. Taught that printed characters are regular script, a model reads such a page as regular script
+(session 20), so captions of printed characters are also drawn along an edge of clerical and seal pages, which
+keep their label.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fontTools.ttLib import TTFont
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps, ImageStat
 
 from calligraphy.errors import UsageError
 from trainer.data import Dataset
@@ -111,3 +116,61 @@ def with_typeface_characters(dataset: Dataset, n: int, typefaces: Typefaces, dir
     fonts = ", ".join(font.name for font in typefaces.fonts)
     log.info("%d typeface characters from %s added to training as %s", n, fonts, LABEL)
     return replace(dataset, items=dataset.items + items, labels=dataset.labels + [LABEL] * n)
+
+
+def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random) -> Image.Image:
+    """`page` with a short line of printed `chars` along one edge, in ink that stands out from the page there.
+
+    The line is a column at the left or right edge or a row at the top or bottom, its characters 3–7 % of the
+    page's short side: a title, a gloss or a signature, never the page's main script. Only as many of `chars`
+    as fit are drawn.
+    """
+    img = page.convert("RGB")
+    width, height = img.size
+    size = max(8, round(min(width, height) * rng.uniform(0.03, 0.07)))
+    step = size * 1.15
+    vertical = rng.random() < 0.5
+    room = (height if vertical else width) - 2 * size
+    chars = chars[: max(1, int(room // step))]
+    start = rng.uniform(size, max(size, size + room - len(chars) * step)) + step / 2
+    edge = rng.choice((size * 0.8, (width if vertical else height) - size * 0.8))
+    centres = [(edge, start + i * step) if vertical else (start + i * step, edge) for i in range(len(chars))]
+    xs, ys = [x for x, _ in centres], [y for _, y in centres]
+    band = img.crop(
+        (int(min(xs) - size / 2), int(min(ys) - size / 2), int(max(xs) + size / 2), int(max(ys) + size / 2))
+    )
+    light = ImageStat.Stat(band.convert("L")).median[0] > 128
+    fill = (rng.randint(10, 60),) * 3 if light else (rng.randint(200, 245),) * 3
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(font_path), size)
+    for char, centre in zip(chars, centres, strict=True):
+        draw.text(centre, char, font=font, fill=fill, anchor="mm")
+    return img
+
+
+def with_typeface_captions(
+    dataset: Dataset, valid_idx: list[int], n: int, typefaces: Typefaces, directory: Path, seed: int
+) -> Dataset:
+    """`dataset` with `n` copies of its training pages of other styles than kaishu, each with a printed caption.
+
+    The copies keep their page's label and are JPEG files under `directory/<label>/`; validation is unchanged.
+    """
+    held = set(valid_idx)
+    pages = [i for i, label in enumerate(dataset.labels) if label != LABEL and i not in held]
+    if not pages:
+        raise UsageError(f"typeface captions go on training pages of other styles than {LABEL}; this data has none")
+    rng = random.Random(seed)
+    items, labels = [], []
+    for i in range(n):
+        index = rng.choice(pages)
+        label = dataset.labels[index]
+        with Image.open(dataset.items[index]) as page:
+            image = caption(page, rng.choice(typefaces.fonts), "".join(rng.sample(typefaces.chars, 12)), rng)
+        folder = directory / label
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"caption_{i:05d}.jpg"
+        path.write_bytes(jpeg(image))
+        items.append(path)
+        labels.append(label)
+    log.info("%d training pages of other styles than %s captioned in print and added to training", n, LABEL)
+    return replace(dataset, items=dataset.items + items, labels=dataset.labels + labels)
