@@ -98,6 +98,18 @@ def test_captions_go_on_training_pages_of_other_styles_along_an_edge(pages, tmp_
         with_typeface_captions(pages, [1], 2, typefaces, tmp_path / "r", seed=0)  # the lishu page is validation
 
 
+def test_captions_placed_anywhere_reach_the_middle_in_faint_and_solid_ink(pages, tmp_path):
+    typefaces = load_typefaces((_cjk_font(),))
+    out = with_typeface_captions(pages, [], 24, typefaces, tmp_path / "captioned", seed=3, placement="anywhere")
+
+    greys = [np.asarray(Image.open(path).convert("L"), dtype=float) for path in out.items[2:]]
+    assert out.labels[2:] == ["lishu"] * 24
+    assert all(grey.min() < 200 for grey in greys)  # every copy carries its caption
+    assert any(grey[16:48, 16:48].min() < 150 for grey in greys)  # some run through the page's middle
+    assert any(grey.min() > 100 for grey in greys)  # some are faint, as a watermark
+    assert any(grey.min() < 70 for grey in greys)  # some are solid
+
+
 def test_a_missing_font_or_class_is_a_clear_error(pages, tmp_path):
     with pytest.raises(UsageError, match=r"none\.ttc is missing .*fonts-noto-cjk"):
         load_typefaces((tmp_path / "none.ttc",))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from calligraphy.errors import UsageError
 from model_store.cli import whole_number
-from trainer.config import RESIZE_METHODS, TRAINING_FONTS, TrainConfig
+from trainer.config import CAPTION_PLACEMENTS, RESIZE_METHODS, TRAINING_FONTS, TrainConfig
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -155,6 +155,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=d.typeface_captions,
         metavar="N",
         help="add N copies of clerical and seal training pages, each with a caption printed in those typefaces "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--caption-placement",
+        choices=CAPTION_PLACEMENTS,
+        default=d.caption_placement,
+        help="where --typeface-captions go: along an edge in solid ink, or anywhere in faint to solid ink "
         "(default %(default)s)",
     )
     p.add_argument(
@@ -313,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         class_prior=args.class_prior,
         typeface_images=args.typeface_images,
         typeface_captions=args.typeface_captions,
+        caption_placement=args.caption_placement,
         typeface_fonts=tuple(args.typeface_font or TRAINING_FONTS),
         device=args.device,
         seed=args.seed,

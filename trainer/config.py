@@ -26,6 +26,9 @@ TYPEFACE_IMAGES = 0
 # Clerical and seal pages given a caption in those typefaces, so printed characters stop meaning regular script
 # (trainer/typeface.py, session 20): none by default until a rule passes.
 TYPEFACE_CAPTIONS = 0
+# Where on the page those captions go: "edge" (runs 65 and 66) or "anywhere" (session 21).
+CAPTION_PLACEMENTS = ("edge", "anywhere")
+CAPTION_PLACEMENT = "edge"
 # Debian's fonts-noto-cjk (Source Han Serif) and fonts-arphic-uming: Ming typefaces, not the Kai ones the fonts
 # check renders (benchmarks/font_characters.py).
 TRAINING_FONTS = (
@@ -70,6 +73,7 @@ class TrainConfig:
     class_prior: bool = CLASS_PRIOR  # the training split's class shares divided out at inference
     typeface_images: int = TYPEFACE_IMAGES  # rendered regular-script characters added to training
     typeface_captions: int = TYPEFACE_CAPTIONS  # captioned copies of clerical and seal pages added to training
+    caption_placement: str = CAPTION_PLACEMENT  # one of CAPTION_PLACEMENTS
     typeface_fonts: tuple[Path, ...] = TRAINING_FONTS
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # the grouped split's, and the model's initial head and training order unless train_seed is set

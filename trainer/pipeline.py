@@ -37,8 +37,8 @@ def _train(train_set: Dataset, valid_idx: list[int], typefaces: Typefaces | None
         if typefaces is not None and config.typeface_images:
             train_set = with_typeface_characters(train_set, config.typeface_images, typefaces, Path(rendered), seed)
         if typefaces is not None and config.typeface_captions:
-            n = config.typeface_captions
-            train_set = with_typeface_captions(train_set, valid_idx, n, typefaces, Path(rendered), seed)
+            n, placement = config.typeface_captions, config.caption_placement
+            train_set = with_typeface_captions(train_set, valid_idx, n, typefaces, Path(rendered), seed, placement)
         return train_recipe(train_set, valid_idx, config)
 
 

@@ -8,8 +8,9 @@ fonts check (`benchmarks/font_characters.py`) renders Kai typefaces, with charac
 
 Real clerical and seal works carry printed or regular script too: a book's title, glosses, a signature, a
 watermark. Taught that printed characters are regular script, a model reads such a page as regular script
-(session 20), so captions of printed characters are also drawn along an edge of clerical and seal pages, which
-keep their label.
+(session 20), so captions of printed characters are also drawn on clerical and seal pages, which keep their
+label: along an edge (a title or a signature) or anywhere, in ink from faint to solid (glosses between the
+columns, a watermark over them: session 21).
 """
 
 from __future__ import annotations
@@ -118,12 +119,13 @@ def with_typeface_characters(dataset: Dataset, n: int, typefaces: Typefaces, dir
     return replace(dataset, items=dataset.items + items, labels=dataset.labels + [LABEL] * n)
 
 
-def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random) -> Image.Image:
-    """`page` with a short line of printed `chars` along one edge, in ink that stands out from the page there.
+def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random, placement: str = "edge") -> Image.Image:
+    """`page` with a short line of printed `chars`, in ink that stands out from the page there.
 
-    The line is a column at the left or right edge or a row at the top or bottom, its characters 3–7 % of the
-    page's short side: a title, a gloss or a signature, never the page's main script. Only as many of `chars`
-    as fit are drawn.
+    The line is a column or a row, its characters 3–7 % of the page's short side: a title, a gloss or a
+    signature, never the page's main script. `placement` "edge" puts it at the left or right edge or at the top
+    or bottom in solid ink; "anywhere" puts it at any distance from them, over the page's own script too, in ink
+    from faint (35 % of the way from the page's tone) to solid. Only as many of `chars` as fit are drawn.
     """
     img = page.convert("RGB")
     width, height = img.size
@@ -133,14 +135,20 @@ def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random) 
     room = (height if vertical else width) - 2 * size
     chars = chars[: max(1, int(room // step))]
     start = rng.uniform(size, max(size, size + room - len(chars) * step)) + step / 2
-    edge = rng.choice((size * 0.8, (width if vertical else height) - size * 0.8))
+    across = width if vertical else height
+    if placement == "edge":
+        edge = rng.choice((size * 0.8, across - size * 0.8))
+    else:
+        edge = rng.uniform(size * 0.8, across - size * 0.8)
     centres = [(edge, start + i * step) if vertical else (start + i * step, edge) for i in range(len(chars))]
     xs, ys = [x for x, _ in centres], [y for _, y in centres]
     band = img.crop(
         (int(min(xs) - size / 2), int(min(ys) - size / 2), int(max(xs) + size / 2), int(max(ys) + size / 2))
     )
-    light = ImageStat.Stat(band.convert("L")).median[0] > 128
-    fill = (rng.randint(10, 60),) * 3 if light else (rng.randint(200, 245),) * 3
+    tone = ImageStat.Stat(band.convert("L")).median[0]
+    ink = rng.randint(10, 60) if tone > 128 else rng.randint(200, 245)
+    strength = 1.0 if placement == "edge" else rng.uniform(0.35, 1.0)
+    fill = (round(tone + strength * (ink - tone)),) * 3
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype(str(font_path), size)
     for char, centre in zip(chars, centres, strict=True):
@@ -149,7 +157,13 @@ def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random) 
 
 
 def with_typeface_captions(
-    dataset: Dataset, valid_idx: list[int], n: int, typefaces: Typefaces, directory: Path, seed: int
+    dataset: Dataset,
+    valid_idx: list[int],
+    n: int,
+    typefaces: Typefaces,
+    directory: Path,
+    seed: int,
+    placement: str = "edge",
 ) -> Dataset:
     """`dataset` with `n` copies of its training pages of other styles than kaishu, each with a printed caption.
 
@@ -165,7 +179,8 @@ def with_typeface_captions(
         index = rng.choice(pages)
         label = dataset.labels[index]
         with Image.open(dataset.items[index]) as page:
-            image = caption(page, rng.choice(typefaces.fonts), "".join(rng.sample(typefaces.chars, 12)), rng)
+            chars = "".join(rng.sample(typefaces.chars, 12))
+            image = caption(page, rng.choice(typefaces.fonts), chars, rng, placement)
         folder = directory / label
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"caption_{i:05d}.jpg"
