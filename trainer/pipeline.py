@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def _train(train_set: Dataset, valid_idx: list[int], typefaces: Typefaces | None, config: TrainConfig) -> TrainResult:
-    """The recipe, with its typeface characters rendered into a folder that lives only as long as training."""
+    """The recipe, with its typeface characters and captions in a folder that lives only as long as training."""
     with tempfile.TemporaryDirectory(prefix="typefaces-") as rendered:
         seed = config.seed if config.train_seed is None else config.train_seed
         if typefaces is not None and config.typeface_images:
