@@ -24,6 +24,7 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont, ImageOps, ImageStat
 
 from calligraphy.errors import UsageError
+from trainer.config import CAPTION_PLACEMENT
 from trainer.data import Dataset
 from trainer.photo_copies import jpeg
 
@@ -119,7 +120,9 @@ def with_typeface_characters(dataset: Dataset, n: int, typefaces: Typefaces, dir
     return replace(dataset, items=dataset.items + items, labels=dataset.labels + [LABEL] * n)
 
 
-def caption(page: Image.Image, font_path: Path, chars: str, rng: random.Random, placement: str = "edge") -> Image.Image:
+def caption(
+    page: Image.Image, font_path: Path, chars: str, rng: random.Random, placement: str = CAPTION_PLACEMENT
+) -> Image.Image:
     """`page` with a short line of printed `chars`, in ink that stands out from the page there.
 
     The line is a column or a row, its characters 3–7 % of the page's short side: a title, a gloss or a
@@ -163,7 +166,7 @@ def with_typeface_captions(
     typefaces: Typefaces,
     directory: Path,
     seed: int,
-    placement: str = "edge",
+    placement: str = CAPTION_PLACEMENT,
 ) -> Dataset:
     """`dataset` with `n` copies of its training pages of other styles than kaishu, each with a printed caption.
 
